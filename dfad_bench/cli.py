@@ -1,0 +1,171 @@
+"""The ``dfad-bench`` command line: thin typer commands over the public Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dfad_bench.errors import DfadError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark harness for fine-grained deepfake attribution and detection.")
+mini_app = typer.Typer(no_args_is_help=True, help="The embedded DFAD-Mini benchmark: build, preview, train its models.")
+analyze_app = typer.Typer(no_args_is_help=True, help="Analyses of a benchmark.")
+app.add_typer(mini_app, name="mini")
+app.add_typer(analyze_app, name="analyze")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ListWhat(str, Enum):
+    protocols = "protocols"
+    generators = "generators"
+    models = "models"
+    benchmarks = "benchmarks"
+
+
+def _read_any_table(path: Path):
+    from dfad_bench.manifest import read_table
+
+    return read_table(path)
+
+
+def _write_table(df, output: Path) -> None:
+    from dfad_bench.atomic import write_with_atomic
+
+    suffix = output.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        write_with_atomic(output, lambda p: df.to_parquet(p, index=False))
+    elif suffix == ".csv":
+        write_with_atomic(output, lambda p: df.to_csv(p, index=False))
+    else:
+        raise DfadError(f"{output}: output must end in .csv or .parquet")
+
+
+@app.command("list")
+def list_cmd(
+    what: Annotated[ListWhat, typer.Argument(help="What to list.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    benchmark: Annotated[str | None, typer.Option(help="For generators: also include a benchmark's own generators.")] = None,
+) -> None:
+    """List protocols, generators, models or benchmarks."""
+    rows: list[dict] = []
+    if what is ListWhat.protocols:
+        from dfad_bench.protocol import list_protocols
+
+        rows = [p.summary() for p in list_protocols()]
+        cols = ["name", "version", "suite", "hash", "description"]
+    elif what is ListWhat.generators:
+        from dfad_bench.taxonomy import CATALOGUE
+
+        gens = dict(CATALOGUE)
+        if benchmark:
+            from dfad_bench.benchmarks import resolve_benchmark
+
+            gens.update(resolve_benchmark(benchmark)[1].taxonomy.generators)
+        rows = [
+            {"name": g.name, "family": g.family, "forgery_type": g.forgery_type, "description": g.description, "reference": g.reference}
+            for g in sorted(gens.values(), key=lambda g: (g.family, g.name))
+        ]
+        cols = ["name", "family", "forgery_type", "description"]
+    elif what is ListWhat.models:
+        from dfad_bench.registry import list_models
+
+        rows = list_models()
+        cols = ["name", "inputs", "open_vocabulary", "source", "status"]
+    else:
+        from dfad_bench.benchmarks import list_benchmarks
+
+        rows = list_benchmarks()
+        cols = ["name", "families", "generators", "samples", "status", "description"]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title=what.value)
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[", ".join(map(str, r.get(c))) if isinstance(r.get(c), list) else str(r.get(c, "")) for c in cols])
+    console.print(table)
+
+
+@app.command()
+def split(
+    protocol: Annotated[str, typer.Option(help="Protocol name, name@version or YAML path.")],
+    output: Annotated[Path, typer.Option(help="Where to write roles (.csv or .parquet).")],
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path (CSV/Parquet).")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+) -> None:
+    """Write each sample's role (train/val/test/excluded, seen or unseen) under a protocol."""
+    from dfad_bench.benchmarks import resolve_benchmark
+    from dfad_bench.protocol import get_protocol
+    from dfad_bench.splits import split_manifest
+
+    proto = get_protocol(protocol)
+    _, manifest = resolve_benchmark(benchmark)
+    result = split_manifest(manifest, proto, seed)
+    out = result.roles.drop(columns=["group"]).copy()
+    out.insert(2, "seen", out["generator_seen"])
+    _write_table(out, output)
+    counts = result.counts()
+    console.print(f"{proto.ref} on {manifest.source} (seed {seed}): " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" -> {output}")
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help="Predictions CSV/Parquet: sample_id, fake_score, optional prob_family.<c>, prob_generator.<c>, embedding.")],
+    protocol: Annotated[str, typer.Option(help="Protocol name, name@version or YAML path.")],
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path.")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed the predictions were made for.")] = 0,
+    output: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 200,
+) -> None:
+    """Score a predictions file made elsewhere; prints and writes the metrics JSON."""
+    from dfad_bench.atomic import write_json_atomic
+    from dfad_bench.benchmarks import resolve_benchmark
+    from dfad_bench.protocol import get_protocol
+    from dfad_bench.scoring import score_predictions
+    from dfad_bench.splits import split_manifest
+
+    proto = get_protocol(protocol)
+    _, manifest = resolve_benchmark(benchmark)
+    result = split_manifest(manifest, proto, seed)
+    pred = _read_any_table(predictions)
+    metrics = score_predictions(pred, result, where=str(predictions), n_bootstrap=n_bootstrap)
+    metrics = {"protocol": proto.name, "protocol_version": proto.version, "protocol_hash": proto.hash, "manifest_hash": manifest.hash, "seed": seed, **metrics}
+    text = json.dumps(metrics, indent=2, sort_keys=True, allow_nan=False)
+    if output:
+        write_json_atomic(output, metrics)
+    typer.echo(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: a DfadError becomes one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except DfadError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

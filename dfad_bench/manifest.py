@@ -1,0 +1,157 @@
+"""Manifests: the table of samples of a benchmark (Parquet; CSV accepted), validated and hashed.
+
+Schema (docs/DATASETS.md): required ``sample_id, path, generator, family, forgery_type, identity``;
+optional ``source_id, split_hint, content_hash, caption`` and gaze ground truth
+(``gaze_pitch, gaze_yaw, gaze_{left,right}_{pitch,yaw}``, radians); any other column is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dfad_bench.errors import DfadError
+from dfad_bench.taxonomy import REAL, Taxonomy, build_taxonomy
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("sample_id", "path", "generator", "family", "forgery_type", "identity")
+OPTIONAL_STRING_COLUMNS: tuple[str, ...] = ("source_id", "split_hint", "content_hash", "caption", "generator_description")
+GAZE_COLUMNS: tuple[str, ...] = (
+    "gaze_pitch",
+    "gaze_yaw",
+    "gaze_left_pitch",
+    "gaze_left_yaw",
+    "gaze_right_pitch",
+    "gaze_right_yaw",
+)
+SPLIT_HINTS: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: the table, where its images live, its hash and taxonomy."""
+
+    table: pd.DataFrame = field(repr=False)
+    source: str
+    root: Path
+    hash: str
+    taxonomy: Taxonomy = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def image_path(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.root / p
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet table with a one-line error on failure."""
+    path = Path(path)
+    if not path.exists():
+        raise DfadError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype={c: "string" for c in REQUIRED_COLUMNS + OPTIONAL_STRING_COLUMNS}, keep_default_na=True)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DfadError(f"{path}: cannot read table ({type(exc).__name__}: {exc})") from exc
+    raise DfadError(f"{path}: expected a .parquet or .csv file, got suffix {suffix!r}")
+
+
+def _as_str_column(df: pd.DataFrame, col: str, where: str, allow_null: bool) -> pd.Series:
+    s = df[col]
+    nulls = s.isna()
+    if not allow_null and nulls.any():
+        row = int(np.flatnonzero(nulls.to_numpy())[0])
+        raise DfadError(f"{where}: column {col!r} is empty in row {row} (sample_id={df['sample_id'].iloc[row]!r}); expected a non-empty string")
+    out = s.astype("string")
+    if not allow_null:
+        blank = out.str.strip() == ""
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0])
+            raise DfadError(f"{where}: column {col!r} is blank in row {row}; expected a non-empty string")
+    return out
+
+
+def validate_manifest_table(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check a raw manifest table and return a normalised copy (string dtypes, canonical order)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DfadError(f"{where}: missing required column {missing[0]!r}; required columns are {list(REQUIRED_COLUMNS)}")
+    if len(df) == 0:
+        raise DfadError(f"{where}: manifest has no rows")
+    df = df.copy()
+    for col in REQUIRED_COLUMNS:
+        df[col] = _as_str_column(df, col, where, allow_null=False)
+    for col in OPTIONAL_STRING_COLUMNS:
+        if col in df.columns:
+            df[col] = _as_str_column(df, col, where, allow_null=True)
+    dup = df["sample_id"].duplicated(keep=False)
+    if dup.any():
+        first = df.loc[dup, "sample_id"].iloc[0]
+        raise DfadError(f"{where}: duplicate sample_id {first!r} ({int(dup.sum())} rows share ids); sample_id must be unique")
+    for col in GAZE_COLUMNS:
+        if col in df.columns:
+            try:
+                df[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
+            except (ValueError, TypeError) as exc:
+                raise DfadError(f"{where}: column {col!r} must be numeric (radians), {exc}") from exc
+    if "split_hint" in df.columns:
+        bad = df["split_hint"].notna() & ~df["split_hint"].isin(SPLIT_HINTS)
+        if bad.any():
+            raise DfadError(f"{where}: column 'split_hint' has {df.loc[bad, 'split_hint'].iloc[0]!r}; expected one of {list(SPLIT_HINTS)} or empty")
+    if "source_id" in df.columns:
+        known = set(df["sample_id"])
+        src = df["source_id"].dropna()
+        unknown = src[~src.isin(known)]
+        if len(unknown):
+            raise DfadError(f"{where}: column 'source_id' refers to unknown sample_id {unknown.iloc[0]!r}")
+    # Several pristine sources (e.g. 'celeba', 'ffhq') may coexist, all with family 'real'.
+    real_rows = df["family"] == REAL
+    if not real_rows.any():
+        raise DfadError(f"{where}: no pristine samples (family 'real'); detection needs a real pool")
+    return df.sort_values("sample_id", kind="stable").reset_index(drop=True)
+
+
+def manifest_hash(df: pd.DataFrame) -> str:
+    """Stable content hash: rows sorted by sample_id, columns by name, values as canonical text."""
+    canon = df.sort_values("sample_id", kind="stable")[sorted(df.columns)]
+    h = hashlib.sha256()
+    h.update(("\x1f".join(canon.columns) + "\n").encode())
+    text = canon.astype(object).where(canon.notna(), None)
+    for row in text.itertuples(index=False, name=None):
+        h.update(("\x1f".join("" if v is None else (repr(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in row) + "\n").encode())
+    return h.hexdigest()
+
+
+def build_manifest(df: pd.DataFrame, root: Path, source: str) -> Manifest:
+    table = validate_manifest_table(df, source)
+    desc = {}
+    if "generator_description" in table.columns:
+        desc = {g: d for g, d in table[["generator", "generator_description"]].dropna().itertuples(index=False)}
+    taxonomy = build_taxonomy(
+        table[["generator", "family", "forgery_type"]].drop_duplicates().itertuples(index=False, name=None), desc, source
+    )
+    return Manifest(table=table, source=source, root=Path(root), hash=manifest_hash(table), taxonomy=taxonomy)
+
+
+def load_manifest(path: str | Path, root: str | Path | None = None, check_files: bool = False) -> Manifest:
+    """Load and validate a manifest; image paths resolve against ``root`` (default: its folder)."""
+    path = Path(path)
+    manifest = build_manifest(read_table(path), Path(root) if root else path.parent, str(path))
+    if check_files:
+        check_manifest_files(manifest)
+    return manifest
+
+
+def check_manifest_files(manifest: Manifest) -> None:
+    for sid, rel in manifest.table[["sample_id", "path"]].itertuples(index=False):
+        p = manifest.image_path(rel)
+        if not p.is_file():
+            raise DfadError(f"{manifest.source}: image file for sample_id {sid!r} not found: {p}")

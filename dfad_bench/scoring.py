@@ -1,0 +1,135 @@
+"""Score a predictions table against a protocol split: the one path to metrics.
+
+Used by ``dfad-bench score`` for predictions made elsewhere and by the harness for its own runs,
+so a stored record and an outside submission are computed by exactly the same code.
+
+Predictions columns: ``sample_id``, ``fake_score`` (higher = more likely fake), optional
+``prob_family.<class>`` / ``prob_generator.<class>`` (probabilities over the label space the
+protocol hands out), optional ``embedding`` (list column) or ``emb_0..emb_{d-1}``. Rows for val
+samples may be included: they are used only to calibrate the val threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dfad_bench.errors import DfadError
+from dfad_bench.splits import SplitResult
+
+PROB_PREFIX = {"family": "prob_family.", "generator": "prob_generator."}
+_EMB_RE = re.compile(r"^emb_(\d+)$")
+
+
+def prob_columns(df: pd.DataFrame, level: str) -> list[str]:
+    return [c for c in df.columns if c.startswith(PROB_PREFIX[level])]
+
+
+def extract_embeddings(df: pd.DataFrame, where: str) -> np.ndarray | None:
+    if "embedding" in df.columns:
+        try:
+            emb = np.stack([np.asarray(v, dtype=np.float64) for v in df["embedding"]])
+        except (ValueError, TypeError) as exc:
+            raise DfadError(f"{where}: column 'embedding' must hold equal-length numeric lists ({exc})") from exc
+    else:
+        cols = sorted((c for c in df.columns if _EMB_RE.match(c)), key=lambda c: int(_EMB_RE.match(c)[1]))
+        if not cols:
+            return None
+        emb = df[cols].to_numpy(dtype=np.float64)
+    if not np.isfinite(emb).all():
+        raise DfadError(f"{where}: embeddings contain NaN or infinite values")
+    return emb
+
+
+def validate_predictions(pred: pd.DataFrame, split: SplitResult, where: str) -> pd.DataFrame:
+    """Check ids, scores and class columns; return predictions indexed by sample_id."""
+    for col in ("sample_id", "fake_score"):
+        if col not in pred.columns:
+            raise DfadError(f"{where}: missing required column {col!r}")
+    pred = pred.copy()
+    pred["sample_id"] = pred["sample_id"].astype(str)
+    dup = pred["sample_id"].duplicated()
+    if dup.any():
+        raise DfadError(f"{where}: duplicate sample_id {pred.loc[dup, 'sample_id'].iloc[0]!r}")
+    scores = pd.to_numeric(pred["fake_score"], errors="coerce")
+    if scores.isna().any() or not np.isfinite(scores.to_numpy()).all():
+        bad = pred.loc[~np.isfinite(scores.fillna(np.nan).to_numpy(dtype=float)), "sample_id"].iloc[0]
+        raise DfadError(f"{where}: fake_score is NaN, infinite or not a number for sample_id {bad!r}")
+    pred["fake_score"] = scores.astype(float)
+    roles = split.roles.set_index("sample_id")["role"]
+    unknown = pred.loc[~pred["sample_id"].isin(roles.index), "sample_id"]
+    if len(unknown):
+        raise DfadError(f"{where}: sample_id {unknown.iloc[0]!r} is not in the benchmark manifest")
+    role_of = roles.reindex(pred["sample_id"]).to_numpy()
+    wrong = pred.loc[~np.isin(role_of, ["test", "val"]), "sample_id"]
+    if len(wrong):
+        raise DfadError(f"{where}: sample_id {wrong.iloc[0]!r} is a {roles[wrong.iloc[0]]} sample of {split.protocol.ref}; only test (and val, for calibration) samples may be predicted")
+    test_ids = split.ids("test")
+    missing = test_ids.difference(pd.Index(pred["sample_id"]))
+    if len(missing):
+        raise DfadError(f"{where}: missing predictions for {len(missing)} test samples of {split.protocol.ref} (e.g. {missing[0]!r})")
+    for level, prefix in PROB_PREFIX.items():
+        cols = prob_columns(pred, level)
+        allowed = set(split.label_spaces[level].classes)
+        for c in cols:
+            cls = c[len(prefix):]
+            if cls not in allowed:
+                raise DfadError(f"{where}: unknown class column {c!r} at {level} level; expected classes from {sorted(allowed)}")
+        if cols:
+            vals = pred[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            if not np.isfinite(vals).all() or (vals < -1e-6).any():
+                raise DfadError(f"{where}: {level} probabilities must be finite and non-negative")
+            sums = vals.sum(axis=1)
+            if (np.abs(sums - 1) > 1e-3).any():
+                bad = pred["sample_id"].iloc[int(np.argmax(np.abs(sums - 1)))]
+                raise DfadError(f"{where}: {level} probabilities of sample_id {bad!r} sum to {sums.max():.4f}, expected 1")
+            pred[cols] = vals
+    return pred.set_index("sample_id")
+
+
+def score_predictions(
+    pred: pd.DataFrame,
+    split: SplitResult,
+    where: str = "predictions",
+    n_bootstrap: int = 200,
+    fixed_threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Metrics JSON (docs/METRICS.md) for predictions under a protocol split."""
+    from dfad_bench.metrics import calibrate_threshold, compute_run_metrics
+
+    pred = validate_predictions(pred, split, where)
+    roles = split.roles.set_index("sample_id")
+    test_ids = split.ids("test")
+    table = roles.loc[test_ids, ["generator", "family", "forgery_type", "is_fake", "generator_seen", "family_seen"]].copy()
+    table["fake_score"] = pred.loc[test_ids, "fake_score"].to_numpy()
+    table = table.reset_index()
+    val_ids = split.ids("val").intersection(pred.index)
+    val_threshold = None
+    if len(val_ids):
+        yv = roles.loc[val_ids, "is_fake"].to_numpy().astype(int)
+        if yv.min() != yv.max():
+            val_threshold = float(calibrate_threshold(yv, pred.loc[val_ids, "fake_score"].to_numpy()))
+    probs: dict[str, pd.DataFrame | None] = {}
+    for level, prefix in PROB_PREFIX.items():
+        cols = prob_columns(pred, level)
+        if cols:
+            p = pred.loc[test_ids, cols]
+            p.columns = [c[len(prefix):] for c in cols]
+            probs[level] = p.reset_index(drop=True)
+        else:
+            probs[level] = None
+    emb = extract_embeddings(pred.loc[test_ids], where)
+    return compute_run_metrics(
+        table,
+        split.label_spaces,
+        family_probs=probs["family"],
+        generator_probs=probs["generator"],
+        embeddings=emb,
+        val_threshold=val_threshold,
+        fixed_threshold=fixed_threshold,
+        n_bootstrap=n_bootstrap,
+        seed=split.seed,
+    )

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv and install dfad-bench with its test tools. Torch goes first, pinned to the pair
+# verified to work offline on CPU (torch 2.14.1 + torchvision 0.29.1, see docs/ARCHITECTURE.md);
+# otherwise pip may pull another multi-GB build while resolving open_clip/timm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+PY=.venv/bin/python
+if ! "$PY" -c "import torch, torchvision; assert torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1')" 2>/dev/null; then
+  "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1 2>&1 | { grep -v "^WARNING: Location" || true; }
+fi
+"$PY" -m pip install -q -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+"$PY" -c "import dfad_bench, torch, open_clip; print('dfad-bench installed; torch', torch.__version__)"
