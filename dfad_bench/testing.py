@@ -52,7 +52,7 @@ def write_toy_images(table: pd.DataFrame, root: Path, size: int = 32, seed: int 
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    for sid, rel, fam in table[["sample_id", "path", "family"]].itertuples(index=False):
+    for _sid, rel, fam in table[["sample_id", "path", "family"]].itertuples(index=False):
         base = rng.integers(60, 200, size=3)
         img = np.clip(base + rng.normal(0, 12 if fam == "real" else 30, size=(size, size, 3)), 0, 255).astype(np.uint8)
         p = root / rel

@@ -1,0 +1,226 @@
+"""The model contract every plug-in honours (docs/ADDING_A_MODEL.md).
+
+scikit-learn-like: ``__init__`` only stores hyper-parameters; ``fit(train, val, ctx)`` returns
+self; ``predict(data, ctx)`` returns :class:`Predictions`. The harness — never the model —
+splits data, hides test labels, turns scores into decisions with a threshold chosen on val, and
+scores predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from dfad_bench.errors import DfadError
+from dfad_bench.labels import LabelSpace
+from dfad_bench.taxonomy import Taxonomy
+
+#: What a model may ask the harness for.
+KNOWN_INPUTS = ("pixels", "faces", "gaze", "text")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Metadata of a plug-in, importable without heavy modules (listing stays fast).
+
+    ``factory`` is "module:Class"; it is imported only when the model is created.
+    """
+
+    name: str
+    factory: str
+    description: str
+    inputs: tuple[str, ...] = ("pixels",)
+    open_vocabulary: bool = False
+    paper: str = ""
+    trained_on: str = "the protocol's train split only"
+    default_config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = set(self.inputs) - set(KNOWN_INPUTS)
+        if bad:
+            raise ValueError(f"model card {self.name!r}: unknown input {sorted(bad)[0]!r}; known: {KNOWN_INPUTS}")
+        if ":" not in self.factory:
+            raise ValueError(f"model card {self.name!r}: factory must be 'module:Class', got {self.factory!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "factory": self.factory,
+            "description": self.description,
+            "inputs": list(self.inputs),
+            "open_vocabulary": self.open_vocabulary,
+            "paper": self.paper,
+            "trained_on": self.trained_on,
+            "default_config": dict(self.default_config),
+        }
+
+
+class DataView:
+    """The samples a model may see in one call.
+
+    ``table`` holds sample_id, path and, for train/val only, the labels (generator, family,
+    forgery_type, is_fake, class indices per label space). For predict the labels are absent:
+    models cannot peek at test labels. Images are decoded on demand (``iter_images``), so memory
+    stays flat in dataset size.
+    """
+
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        image_root: Path,
+        role: str,
+        labelled: bool,
+        loader_factory: Callable[..., Iterator[tuple[list[str], Any]]],
+    ) -> None:
+        self.table = table.reset_index(drop=True)
+        self.image_root = image_root
+        self.role = role
+        self.labelled = labelled
+        self._loader_factory = loader_factory
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def sample_ids(self) -> list[str]:
+        return self.table["sample_id"].tolist()
+
+    @property
+    def content_hashes(self) -> list[str]:
+        return self.table["content_hash"].tolist()
+
+    def labels(self, column: str) -> np.ndarray:
+        if not self.labelled:
+            raise DfadError(f"labels are hidden in the {self.role} split")
+        return self.table[column].to_numpy()
+
+    def iter_images(
+        self, batch_size: int = 64, shuffle: bool = False, seed: int = 0, image_size: int | None = None
+    ) -> Iterator[tuple[list[str], Any]]:
+        """Yield (sample_ids, uint8 tensor N×3×H×W) batches through a torch DataLoader."""
+        return self._loader_factory(self, batch_size=batch_size, shuffle=shuffle, seed=seed, image_size=image_size)
+
+    def load_all(self, image_size: int | None = None, batch_size: int = 256) -> np.ndarray:
+        """All images as one uint8 array N×H×W×3 (for small views, e.g. cached-feature models)."""
+        chunks = [batch.permute(0, 2, 3, 1).numpy() for _, batch in self.iter_images(batch_size, image_size=image_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+@dataclass
+class RunContext:
+    """What the harness hands a model besides data."""
+
+    label_spaces: dict[str, LabelSpace]
+    taxonomy: Taxonomy
+    seed: int
+    device: str
+    work_dir: Path  # checkpoints live here; a rerun of the same run resumes from them
+    config: dict[str, Any]
+    progress: Callable[[str, int], Any] | None = None  # progress(description, total) -> callable(advance)
+    num_workers: int = 0
+    log: Callable[[str], None] = print
+
+    def attribution_classes(self, level: str, open_vocabulary: bool) -> tuple[str, ...]:
+        space = self.label_spaces[level]
+        return space.classes if open_vocabulary else space.seen
+
+
+@dataclass
+class Predictions:
+    """Per-sample outputs of ``predict``."""
+
+    sample_ids: list[str]
+    fake_score: np.ndarray
+    family_classes: tuple[str, ...] = ()
+    family_probs: np.ndarray | None = None
+    generator_classes: tuple[str, ...] = ()
+    generator_probs: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+
+    def validate(self, expected_ids: list[str], ctx: RunContext, open_vocabulary: bool, who: str) -> None:
+        """Enforce the contract: shapes, finite scores, probabilities over the handed label space."""
+        n = len(expected_ids)
+        if list(self.sample_ids) != list(expected_ids):
+            raise DfadError(f"model {who}: predict must return the sample ids of its input, in order")
+        score = np.asarray(self.fake_score, dtype=np.float64)
+        if score.shape != (n,) or not np.isfinite(score).all():
+            raise DfadError(f"model {who}: fake_score must be a finite array of shape ({n},), got {score.shape}")
+        for level in ("family", "generator"):
+            probs = getattr(self, f"{level}_probs")
+            classes = getattr(self, f"{level}_classes")
+            if probs is None:
+                continue
+            allowed = set(ctx.label_spaces[level].classes if open_vocabulary else ctx.label_spaces[level].seen)
+            if not set(classes) <= allowed:
+                extra = sorted(set(classes) - allowed)[0]
+                raise DfadError(f"model {who}: {level} class {extra!r} is not in the label space handed to the model")
+            p = np.asarray(probs, dtype=np.float64)
+            if p.shape != (n, len(classes)) or not np.isfinite(p).all() or (p < -1e-6).any():
+                raise DfadError(f"model {who}: {level}_probs must be finite, non-negative, shape ({n}, {len(classes)})")
+            if n and np.abs(p.sum(axis=1) - 1).max() > 1e-3:
+                raise DfadError(f"model {who}: {level}_probs rows must sum to 1")
+        if self.embedding is not None:
+            e = np.asarray(self.embedding)
+            if e.ndim != 2 or e.shape[0] != n or not np.isfinite(e).all():
+                raise DfadError(f"model {who}: embedding must be a finite (n, d) array")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The predictions table format read by ``dfad-bench score``."""
+        cols: dict[str, Any] = {"sample_id": list(self.sample_ids), "fake_score": np.asarray(self.fake_score, dtype=np.float64)}
+        for level in ("family", "generator"):
+            probs = getattr(self, f"{level}_probs")
+            if probs is not None:
+                for j, c in enumerate(getattr(self, f"{level}_classes")):
+                    cols[f"prob_{level}.{c}"] = np.asarray(probs, dtype=np.float64)[:, j]
+        df = pd.DataFrame(cols)
+        if self.embedding is not None:
+            df["embedding"] = list(np.asarray(self.embedding, dtype=np.float32))
+        return df
+
+
+@runtime_checkable
+class DfadModel(Protocol):
+    """Structural type of a plug-in model."""
+
+    card: ClassVar[ModelCard]
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def fit(self, train: DataView, val: DataView, ctx: RunContext) -> DfadModel: ...
+
+    def predict(self, data: DataView, ctx: RunContext) -> Predictions: ...
+
+    @property
+    def selection_rule(self) -> str: ...
+
+
+class BaseModel:
+    """Convenience base: stores config, exposes get_params, a default selection rule."""
+
+    card: ClassVar[ModelCard]
+
+    def __init__(self, **config: Any) -> None:
+        unknown = set(config) - set(self.card.default_config)
+        if unknown:
+            raise DfadError(
+                f"model {self.card.name}: unknown config key {sorted(unknown)[0]!r}; known keys: {sorted(self.card.default_config)}"
+            )
+        self.config: dict[str, Any] = {**self.card.default_config, **config}
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    @property
+    def selection_rule(self) -> str:
+        return "no model selection (no trainable choice); threshold calibrated on val"
+
+    def fit(self, train: DataView, val: DataView, ctx: RunContext) -> BaseModel:
+        return self
+
+    def predict(self, data: DataView, ctx: RunContext) -> Predictions:  # pragma: no cover - abstract
+        raise NotImplementedError
