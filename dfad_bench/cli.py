@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +24,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class ListWhat(str, Enum):
+class ListWhat(StrEnum):
     protocols = "protocols"
     generators = "generators"
     models = "models"
@@ -144,6 +144,39 @@ def score(
     if output:
         write_json_atomic(output, metrics)
     typer.echo(text)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="Registered model name (dfad-bench list models).")],
+    protocol: Annotated[str, typer.Option(help="Protocol name, name@version or YAML path.")],
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name (default: mini) or manifest path.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
+    results: Annotated[Path | None, typer.Option(help="Results directory (default ./results).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Model option key=value (repeatable), e.g. --set epochs=3.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available).")] = None,
+    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier interrupted run.")] = False,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 200,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+) -> None:
+    """Train and score a model on a protocol; store record.json and predictions.parquet."""
+    from dfad_bench.harness.runner import RunOptions, parse_overrides, summarize
+    from dfad_bench.harness.runner import run as run_model
+
+    opts = RunOptions(
+        model=model, protocol=protocol, benchmark=benchmark, seed=seed, results_dir=results,
+        overrides=parse_overrides(set_ or [], model), device=device, num_workers=num_workers, fresh=fresh,
+        n_bootstrap=n_bootstrap, quiet=quiet,
+    )
+    record, run_dir = run_model(opts)
+    table = Table(title=f"{record.model} on {record.protocol}@{record.protocol_version} ({record.benchmark}, seed {record.seed})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in summarize(record):
+        table.add_row(k, v)
+    console.print(table)
+    console.print(f"record: {run_dir / 'record.json'}")
 
 
 def main(argv: list[str] | None = None) -> None:

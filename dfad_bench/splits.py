@@ -63,7 +63,9 @@ def build_groups(table: pd.DataFrame, group_by: tuple[str, ...]) -> np.ndarray:
         index = pd.Series(np.arange(n), index=table["sample_id"].to_numpy())
         src = table["source_id"]
         for i in np.flatnonzero(src.notna().to_numpy()):
-            union(int(i), int(index[src.iloc[i]]))
+            j = index.get(src.iloc[i])
+            if j is not None:  # the source may have been dropped as a bad image
+                union(int(i), int(j))
     return np.array([_find(parent, i) for i in range(n)])
 
 

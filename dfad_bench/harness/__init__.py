@@ -1,0 +1,1 @@
+"""The harness: trains and scores a model on a protocol and stores a run record."""
