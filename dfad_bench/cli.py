@@ -179,6 +179,54 @@ def run(
     console.print(f"record: {run_dir / 'record.json'}")
 
 
+@app.command("leaderboard")
+def leaderboard_cmd(
+    results: Annotated[Path, typer.Option("--results", help="Folder of run folders.")] = Path("results"),
+    protocol: Annotated[str | None, typer.Option(help="name or name@version")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md|csv|latex|html")] = "md",
+    output: Annotated[Path | None, typer.Option(help="Write here (atomically) instead of stdout.")] = None,
+) -> None:
+    """Render leaderboards (one table per protocol) from stored run records; no model code needed."""
+    from dfad_bench.tables import leaderboard
+
+    text = leaderboard(results, protocol, fmt, output, on_note=lambda m: err_console.print(f"[yellow]{m}[/]"))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        console.print(f"wrote {output}")
+
+
+@app.command()
+def submit(
+    target: Annotated[str, typer.Argument(help="Registered model name (e.g. from your package's entry point) or module:CARD.")],
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path (default: mini).")] = None,
+    output: Annotated[Path, typer.Option(help="Submission bundle folder.")] = Path("submission"),
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Model option key=value (repeatable).")] = None,
+    protocol: Annotated[list[str] | None, typer.Option(help="Limit to these protocols (repeatable); default: whole suite.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N.")] = None,
+) -> None:
+    """Check an outside model against the contract, run it on every protocol, write a bundle."""
+    from dfad_bench.harness.runner import parse_overrides
+    from dfad_bench.harness.submit import resolve_submission
+    from dfad_bench.harness.submit import submit as do_submit
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise DfadError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    name = resolve_submission(target)
+    summary = do_submit(target, benchmark, output, seed_list, parse_overrides(set_ or [], name), device, protocol)
+    table = Table(title=f"submission {summary['model']} on {summary['benchmark']}")
+    for c in ("protocol", "seed", "mean unseen AUC", "family ACC"):
+        table.add_column(c)
+    for r in summary["runs"]:
+        f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        table.add_row(r["protocol"], str(r["seed"]), f(r["detection_auc_mean_unseen"]), f(r["attribution_acc_family"]))
+    console.print(table)
+    console.print(f"bundle: {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: a DfadError becomes one line on stderr and exit code 2."""
     try:

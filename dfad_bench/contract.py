@@ -94,6 +94,10 @@ class DataView:
     def content_hashes(self) -> list[str]:
         return self.table["content_hash"].tolist()
 
+    def subset(self, positions: list[int] | np.ndarray) -> DataView:
+        """A view of some rows (same role and labelling)."""
+        return DataView(self.table.iloc[list(positions)], self.image_root, self.role, self.labelled, self._loader_factory)
+
     def labels(self, column: str) -> np.ndarray:
         if not self.labelled:
             raise DfadError(f"labels are hidden in the {self.role} split")

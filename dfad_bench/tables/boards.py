@@ -1,0 +1,422 @@
+"""build_board / build_boards: leaderboards as a pure function of run records (no I/O).
+
+One board per (protocol@version, benchmark, manifest hash): numbers from different manifests
+are not comparable, so they never share a table. Rows are models (one row per distinct model
+configuration), aggregated over seeds. Every column's display name, direction and number
+format live in :data:`COLUMN_SPECS`; nothing else in the package hard-codes them.
+
+The missing-cell rule: an aggregate exists only when every input it needs exists. A run whose
+per-generator AUC is missing for one of the board's generators gets no mean AUC (not the mean
+of the generators it has), and a row whose seeds do not all define a cell gets no value for it
+(not the mean of the seeds that do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dfad_bench.errors import DfadError
+from dfad_bench.tables.records import RunRecord
+
+#: Stored mean AUC vs the mean of the stored per-generator AUCs: both come from the same run.
+MEAN_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How one board column is named, ranked and printed."""
+
+    key: str  # stable identifier (CSV header prefix)
+    name: str  # display name
+    higher_is_better: bool | None  # None: not ranked, no best marking
+    scale: float = 1.0  # display multiplier (100 for percentages)
+    decimals: int = 1
+    help: str = ""
+
+    def rounded(self, value: float) -> float:
+        """The value as displayed; best marking compares these, so a displayed tie is a tie."""
+        return round(value * self.scale, self.decimals)
+
+    def format(self, value: float) -> str:
+        return f"{value * self.scale:.{self.decimals}f}"
+
+    @property
+    def ranked(self) -> bool:
+        return self.higher_is_better is not None
+
+
+_PERCENT = {"scale": 100.0, "decimals": 1}
+
+#: Every fixed column, in display order (per-generator columns come first, see generator_column).
+COLUMN_SPECS: dict[str, ColumnSpec] = {
+    spec.key: spec
+    for spec in (
+        ColumnSpec(
+            "auc_mean_unseen", "Mean unseen AUC", True, **_PERCENT,
+            help="metrics.detection_auc_mean_unseen: unweighted mean of the unseen generators' AUC",
+        ),
+        ColumnSpec(
+            "auc_mean", "Mean AUC", True, **_PERCENT,
+            help="metrics.detection_auc_mean, used instead of the unseen mean when the protocol has no unseen generator",
+        ),
+        ColumnSpec("acc_family", "Family ACC", True, **_PERCENT, help="metrics.attribution_acc_family"),
+        ColumnSpec("f1_family", "Family macro-F1", True, **_PERCENT, help="metrics.attribution_macro_f1_family"),
+        ColumnSpec("acc_generator", "Generator ACC", True, **_PERCENT, help="metrics.attribution_acc_generator"),
+        ColumnSpec(
+            "acc_val_threshold", "ACC@val thr.", True, **_PERCENT,
+            help="metrics.detection.acc_val_threshold: detection accuracy at the threshold calibrated on val",
+        ),
+        ColumnSpec(
+            "images_per_second", "Images/s", True, scale=1.0, decimals=1,
+            help="timings.predict_images_per_second (depends on the hardware in each record)",
+        ),
+        ColumnSpec("n_seeds", "Seeds", None, scale=1.0, decimals=0, help="number of seeds (runs) in the row"),
+    )
+}
+
+#: Template for the one-column-per-generator AUC block.
+GENERATOR_COLUMN = ColumnSpec(
+    "auc:{generator}", "AUC {generator}", True, **_PERCENT, help="metrics.per_generator[generator].auc"
+)
+
+#: Record field read for each fixed metric column (the mean AUC columns are computed in _record_values).
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "acc_family": ("metrics", "attribution_acc_family"),
+    "f1_family": ("metrics", "attribution_macro_f1_family"),
+    "acc_generator": ("metrics", "attribution_acc_generator"),
+    "acc_val_threshold": ("metrics", "detection", "acc_val_threshold"),
+    "images_per_second": ("timings", "predict_images_per_second"),
+}
+
+
+def generator_column(generator: str) -> ColumnSpec:
+    return replace(
+        GENERATOR_COLUMN,
+        key=GENERATOR_COLUMN.key.format(generator=generator),
+        name=GENERATOR_COLUMN.name.format(generator=generator),
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One aggregated cell: mean and sample std (ddof=1) over ``n`` seeds; None when missing."""
+
+    mean: float | None
+    std: float | None
+    n: int
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    model: str
+    config_id: str
+    seeds: tuple[int, ...]
+    cells: Mapping[str, Cell]
+    run_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Board:
+    """One leaderboard: a protocol@version on one benchmark manifest."""
+
+    protocol: str
+    protocol_version: int
+    protocol_hash: str
+    benchmark: str
+    manifest_hash: str
+    columns: tuple[ColumnSpec, ...]
+    rows: tuple[Row, ...]
+    generators: tuple[str, ...]  # the per-generator AUC columns, sorted
+    has_unseen: bool
+
+    @property
+    def protocol_ref(self) -> str:
+        return f"{self.protocol}@{self.protocol_version}"
+
+    @property
+    def sort_key(self) -> str:
+        """The column rows are sorted by (descending)."""
+        return _sort_key(self.has_unseen)
+
+    @property
+    def n_runs(self) -> int:
+        return sum(len(r.seeds) for r in self.rows)
+
+    @property
+    def title(self) -> str:
+        return f"{self.protocol_ref} · benchmark {self.benchmark} · manifest {self.manifest_hash[:12]}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Numbers in native units (fractions, not percent): ``<key>_mean``/``<key>_std`` per column."""
+        data: dict[str, list[Any]] = {
+            "model": [r.label for r in self.rows],
+            "n_seeds": [len(r.seeds) for r in self.rows],
+            "seeds": [" ".join(map(str, r.seeds)) for r in self.rows],
+            "best": [";".join(c.key for c in self.columns if r.cells[c.key].best) for r in self.rows],
+        }
+        for col in self.columns:
+            if col.key != "n_seeds":
+                data[f"{col.key}_mean"] = [r.cells[col.key].mean for r in self.rows]
+                data[f"{col.key}_std"] = [r.cells[col.key].std for r in self.rows]
+        return pd.DataFrame(data)
+
+
+# ----------------------------------------------------------------------------- record values
+
+
+def _get(record: RunRecord, path: tuple[str, ...]) -> float | None:
+    value: Any = record.raw
+    for key in path:
+        value = value[key]  # presence is validated by load_records
+    return None if value is None else float(value)
+
+
+def _mean_auc(record: RunRecord, generators: Sequence[str], stored_key: str) -> float | None:
+    """The record's stored mean AUC, or None if any of the board's generators lacks an AUC in it."""
+    per_generator = record.metrics["per_generator"]
+    aucs = [per_generator.get(g, {}).get("auc") for g in generators]
+    if not aucs or any(a is None for a in aucs):
+        return None
+    stored = record.metrics[stored_key]
+    recomputed = float(np.mean(aucs))
+    if stored is None or abs(float(stored) - recomputed) > MEAN_TOLERANCE:
+        raise DfadError(
+            f"{record.path}: metrics.{stored_key} is {stored!r} but the per_generator AUCs of {list(generators)} "
+            f"average to {recomputed:.6g}; the record is inconsistent"
+        )
+    return float(stored)
+
+
+def _record_values(record: RunRecord, board_generators: Sequence[str], has_unseen: bool) -> dict[str, float | None]:
+    values: dict[str, float | None] = {}
+    per_generator = record.metrics["per_generator"]
+    shown = board_generators if has_unseen else ()
+    for g in shown:
+        auc = per_generator.get(g, {}).get("auc")
+        values[generator_column(g).key] = None if auc is None else float(auc)
+    mean_key, stored = ("auc_mean_unseen", "detection_auc_mean_unseen") if has_unseen else ("auc_mean", "detection_auc_mean")
+    values[mean_key] = _mean_auc(record, board_generators, stored)
+    for key, path in _SOURCES.items():
+        values[key] = _get(record, path)
+    return values
+
+
+# ----------------------------------------------------------------------------- grouping
+
+
+def config_id(model_config: Mapping[str, Any]) -> str:
+    """Short hash of a model configuration, ignoring its seed (seeds are what a row averages over)."""
+    clean = {k: v for k, v in model_config.items() if k != "seed"}
+    return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _board_key(record: RunRecord) -> tuple[str, int, str, str]:
+    return (record.protocol, record.protocol_version, record.benchmark, record.manifest_hash)
+
+
+def _check_protocol_hashes(records: Sequence[RunRecord]) -> None:
+    first: dict[tuple[str, int], RunRecord] = {}
+    for r in records:
+        other = first.setdefault((r.protocol, r.protocol_version), r)
+        if other.protocol_hash != r.protocol_hash:
+            raise DfadError(
+                f"{r.path}: protocol {r.protocol_ref} has hash {r.protocol_hash[:12]} but {other.path} has "
+                f"{other.protocol_hash[:12]}; a released protocol version never changes, so one record is stale or edited"
+            )
+
+
+def _parse_protocol_ref(ref: str) -> tuple[str, int | None]:
+    name, sep, version = ref.partition("@")
+    if not name or (sep and not version.isdigit()):
+        raise DfadError(f"protocol {ref!r}: expected 'name' or 'name@version' (version an integer)")
+    return name, int(version) if sep else None
+
+
+def _matches(record: RunRecord, name: str, version: int | None) -> bool:
+    return record.protocol == name and (version is None or record.protocol_version == version)
+
+
+def _board_generators(records: Sequence[RunRecord]) -> tuple[tuple[str, ...], bool]:
+    """Unseen generators of the board (or all generators when none is unseen), sorted."""
+    seen_flag: dict[str, tuple[bool, RunRecord]] = {}
+    for r in records:
+        for g, block in r.metrics["per_generator"].items():
+            flag, other = seen_flag.setdefault(g, (block["seen"], r))
+            if flag != block["seen"]:
+                raise DfadError(
+                    f"{r.path}: generator '{g}' is {'seen' if block['seen'] else 'unseen'} here but "
+                    f"{'seen' if flag else 'unseen'} in {other.path}; same protocol hash, so the records disagree"
+                )
+    unseen = sorted(g for g, (flag, _) in seen_flag.items() if not flag)
+    if unseen:
+        return tuple(unseen), True
+    return tuple(sorted(seen_flag)), False
+
+
+def _make_board(records: Sequence[RunRecord]) -> Board:
+    first = records[0]
+    generators, has_unseen = _board_generators(records)
+    fixed = [COLUMN_SPECS["auc_mean_unseen" if has_unseen else "auc_mean"]] + [
+        COLUMN_SPECS[k] for k in ("acc_family", "f1_family", "acc_generator", "acc_val_threshold", "images_per_second")
+    ]
+    metric_columns = [generator_column(g) for g in generators] if has_unseen else []
+    metric_columns += fixed
+    columns = (*metric_columns, COLUMN_SPECS["n_seeds"])
+
+    # Row identity: model + configuration. Two configurations of one model get labelled rows.
+    configs: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        configs[r.model].add(config_id(r.model_config))
+    by_row: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
+    for r in records:
+        key = (r.model, config_id(r.model_config))
+        if r.seed in by_row[key]:
+            other = by_row[key][r.seed]
+            raise DfadError(
+                f"{r.path}: duplicate run of model '{r.model}' seed {r.seed} on {r.protocol_ref}/{r.benchmark} "
+                f"(also {other.path}); remove one so each seed counts once"
+            )
+        by_row[key][r.seed] = r
+
+    labels: list[str] = []
+    index: list[tuple[str, int]] = []
+    values: list[dict[str, float | None]] = []
+    row_meta: dict[str, tuple[str, str, tuple[int, ...], tuple[str, ...]]] = {}
+    for (model, cid), runs in by_row.items():
+        label = model if len(configs[model]) == 1 else f"{model} [{cid}]"
+        labels.append(label)
+        seeds = tuple(sorted(runs))
+        row_meta[label] = (model, cid, seeds, tuple(runs[s].run_id for s in seeds))
+        for s in seeds:
+            index.append((label, s))
+            values.append(_record_values(runs[s], generators, has_unseen))
+
+    keys = [c.key for c in metric_columns]
+    frame = pd.DataFrame(values, index=pd.MultiIndex.from_tuples(index, names=["row", "seed"]), columns=keys)
+    frame = frame.astype("float64")
+    grouped = frame.groupby(level="row", sort=False)
+    size = grouped.size()
+    complete = grouped.count().eq(size, axis=0)  # every seed defines the cell
+    mean = grouped.mean().where(complete)
+    std = grouped.std(ddof=1).where(complete & size.gt(1).to_numpy()[:, None])
+
+    best = _best_rows(mean, metric_columns)
+    order = sorted(
+        labels,
+        key=lambda lbl: (math.isnan(mean.at[lbl, _sort_key(has_unseen)]), -_nan0(mean.at[lbl, _sort_key(has_unseen)]), lbl),
+    )
+    rows = []
+    for lbl in order:
+        model, cid, seeds, run_ids = row_meta[lbl]
+        cells = {
+            k: Cell(
+                mean=_none(mean.at[lbl, k]),
+                std=_none(std.at[lbl, k]),
+                n=len(seeds) if not math.isnan(mean.at[lbl, k]) else 0,
+                best=lbl in best[k],
+            )
+            for k in keys
+        }
+        cells["n_seeds"] = Cell(mean=float(len(seeds)), std=None, n=len(seeds))
+        rows.append(Row(label=lbl, model=model, config_id=cid, seeds=seeds, cells=cells, run_ids=run_ids))
+    return Board(
+        protocol=first.protocol,
+        protocol_version=first.protocol_version,
+        protocol_hash=first.protocol_hash,
+        benchmark=first.benchmark,
+        manifest_hash=first.manifest_hash,
+        columns=columns,
+        rows=tuple(rows),
+        generators=generators,
+        has_unseen=has_unseen,
+    )
+
+
+def _sort_key(has_unseen: bool) -> str:
+    return "auc_mean_unseen" if has_unseen else "auc_mean"
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if math.isnan(x) else float(x)
+
+
+def _none(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def _best_rows(mean: pd.DataFrame, columns: Sequence[ColumnSpec]) -> dict[str, set[str]]:
+    """Rows holding the best displayed value per ranked column.
+
+    Marked only when at least one competing row is not best: a column where every row shows
+    the same number (or only one row has a value) has no winner worth bolding.
+    """
+    best: dict[str, set[str]] = {}
+    for col in columns:
+        present = mean[col.key].dropna()
+        if not col.ranked or len(present) < 2:
+            best[col.key] = set()
+            continue
+        shown = present.map(col.rounded)
+        target = shown.max() if col.higher_is_better else shown.min()
+        winners = set(shown.index[shown == target])
+        best[col.key] = winners if len(winners) < len(shown) else set()
+    return best
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def build_board(records: Iterable[RunRecord], protocol: str, benchmark: str | None = None) -> Board:
+    """The board of ``protocol`` (``name`` or ``name@version``), optionally on one ``benchmark``.
+
+    Raises DfadError when no record matches, or when the records span several versions,
+    benchmarks or manifests (each is its own board: use :func:`build_boards`).
+    """
+    records = list(records)
+    name, version = _parse_protocol_ref(protocol)
+    chosen = [r for r in records if _matches(r, name, version) and (benchmark is None or r.benchmark == benchmark)]
+    if not chosen:
+        present = sorted({f"{r.protocol_ref} on {r.benchmark}" for r in records})
+        raise DfadError(f"protocol {protocol!r}: no complete run records match; records hold {present or 'nothing'}")
+    _check_protocol_hashes(chosen)
+    keys = sorted({_board_key(r) for r in chosen})
+    if len(keys) > 1:
+        shown = [f"{p}@{v} on {b} (manifest {m[:12]})" for p, v, b, m in keys]
+        raise DfadError(
+            f"protocol {protocol!r}: records span {len(keys)} boards {shown}; name the version (name@version) "
+            "and benchmark, or use build_boards"
+        )
+    return _make_board(chosen)
+
+
+def build_boards(records: Iterable[RunRecord], protocol: str | None = None) -> list[Board]:
+    """One board per (protocol@version, benchmark, manifest hash) present, sorted by that key.
+
+    ``protocol`` (``name`` or ``name@version``) keeps only matching records; matching nothing is an error.
+    """
+    records = list(records)
+    _check_protocol_hashes(records)
+    if protocol is not None:
+        name, version = _parse_protocol_ref(protocol)
+        kept = [r for r in records if _matches(r, name, version)]
+        if not kept:
+            present = sorted({r.protocol_ref for r in records})
+            raise DfadError(
+                f"protocol {protocol!r}: no complete run records match; protocols with records: {present or 'none'}"
+            )
+        records = kept
+    groups: dict[tuple[str, int, str, str], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        groups[_board_key(r)].append(r)
+    return [_make_board(groups[k]) for k in sorted(groups)]

@@ -1,0 +1,389 @@
+"""Leaderboard tables from synthetic run records: aggregation, best marks, missing cells, formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dfad_bench.errors import DfadError
+from dfad_bench.tables import (
+    GENERATED,
+    build_board,
+    build_boards,
+    leaderboard,
+    load_records,
+    render_board,
+    render_boards,
+)
+
+UNSEEN = "unseen-flow"
+CLOSED = "closed"
+HASHES = {UNSEEN: "a" * 64, CLOSED: "c" * 64}
+MANIFEST = "m" * 64
+
+
+def _record(
+    model: str,
+    seed: int,
+    protocol: str,
+    aucs: dict[str, float | None],
+    unseen: set[str],
+    *,
+    acc_family: float | None = 0.5,
+    f1_family: float | None = 0.4,
+    acc_generator: float | None = 0.3,
+    acc_val: float | None = 0.6,
+    ips: float | None = 100.0,
+    stored_mean_unseen: float | None | str = "auto",
+    manifest_hash: str = MANIFEST,
+    protocol_hash: str | None = None,
+    status: str = "complete",
+) -> dict:
+    """A record shaped like the runner's, with the mean AUCs computed as metrics/report.py does
+    (mean over the defined AUCs only), so the table's missing-cell rule is really exercised."""
+    per_generator = {
+        g: {
+            "family": g.split("-")[0],
+            "forgery_type": "efs",
+            "seen": g not in unseen,
+            "n_fake": 10,
+            "auc": a,
+            "ap": a,
+            "eer": None,
+            "acc_fixed": None,
+            "acc_val_threshold": None,
+            "tpr_fixed": None,
+        }
+        for g, a in aucs.items()
+    }
+
+    def mean(names):
+        vals = [aucs[g] for g in names if aucs[g] is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    unseen_names = [g for g in aucs if g in unseen]
+    mean_unseen = (mean(unseen_names) if unseen_names else None) if stored_mean_unseen == "auto" else stored_mean_unseen
+    return {
+        "schema_version": 1,
+        "run_id": f"{model}-{protocol}-{seed}",
+        "model": model,
+        "model_config": {"lr": 0.001, "seed": seed},
+        "model_card": {"inputs": ["pixels"], "open_vocabulary": False},
+        "protocol": protocol,
+        "protocol_version": 1,
+        "protocol_hash": protocol_hash or HASHES[protocol],
+        "benchmark": "mini",
+        "manifest_hash": manifest_hash,
+        "seed": seed,
+        "selection_rule": "val-only",
+        "threshold": {"fixed": 0.5, "val": 0.4, "chosen_on": "val"},
+        "git_commit": "deadbeef",
+        "versions": {"dfad_bench": "0.1.0"},
+        "hardware": {"device": "cpu"},
+        "timings": {
+            "fit_seconds": 1.0,
+            "predict_seconds": 1.0,
+            "predict_images_per_second": ips,
+            "fit_images_per_second": 50.0,
+            "total_seconds": 2.0,
+        },
+        "status": status,
+        "created_at": "2025-01-01T00:00:00Z",
+        "bad_inputs": [],
+        "split_counts": {},
+        "label_spaces": {},
+        "metrics": {
+            "detection_auc_mean_unseen": mean_unseen,
+            "detection_auc_mean_seen": mean([g for g in aucs if g not in unseen]),
+            "detection_auc_mean": mean(list(aucs)),
+            "attribution_acc_family": acc_family,
+            "attribution_acc_generator": acc_generator,
+            "attribution_macro_f1_family": f1_family,
+            "attribution_macro_f1_generator": None,
+            "detection": {"auc": 0.9, "ap": 0.9, "eer": 0.1, "acc_fixed": 0.8, "acc_val_threshold": acc_val},
+            "per_generator": per_generator,
+            "per_family": {},
+            "attribution": {},
+            "clustering": None,
+        },
+    }
+
+
+def _write(root: Path, rec: dict, name: str | None = None) -> Path:
+    folder = root / rec["protocol"] / (name or f"{rec['model']}-s{rec['seed']}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "record.json").write_text(json.dumps(rec))
+    (folder / "predictions.parquet").write_bytes(b"")  # tables never read it
+    return folder / "record.json"
+
+
+ALPHA_FLOW = [(0.90, 0.80), (0.92, 0.82), (0.94, 0.84)]
+BETA_FLOW = [(0.70, 0.60), (0.75, 0.60), (0.80, 0.60)]
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    unseen = {"flow-a", "flow-b"}
+    for seed in range(3):
+        a, b = ALPHA_FLOW[seed]
+        _write(root, _record("alpha", seed, UNSEEN, {"flow-a": a, "flow-b": b, "gan-a": 0.99}, unseen,
+                             acc_family=0.60 + 0.05 * seed, ips=100.0 + 10 * seed))
+        a, b = BETA_FLOW[seed]
+        # clip_linear: one seed has no family accuracy -> the row gets no family ACC.
+        _write(root, _record("clip_linear", seed, UNSEEN, {"flow-a": a, "flow-b": b, "gan-a": 0.98}, unseen,
+                             acc_family=None if seed == 2 else 0.7, ips=200.0))
+        # closed protocol: no unseen generator; clip_linear wins here.
+        _write(root, _record("alpha", seed, CLOSED, {"diff-a": 0.80, "gan-a": 0.90 + 0.01 * seed}, set()))
+        _write(root, _record("clip_linear", seed, CLOSED, {"diff-a": 0.95, "gan-a": 0.97}, set()))
+    # gamma: one seed, flow-b AUC undefined; its stored unseen mean is flow-a alone (mean of what exists).
+    _write(root, _record("gamma", 0, UNSEEN, {"flow-a": 0.99, "flow-b": None, "gan-a": 0.9}, unseen, f1_family=0.3))
+    # unfinished runs: predictions but no record yet, and a record that says it is still running
+    (root / UNSEEN / "delta-s0").mkdir(parents=True)
+    (root / UNSEEN / "delta-s0" / "predictions.parquet").write_bytes(b"")
+    _write(root, _record("epsilon", 0, UNSEEN, {"flow-a": 0.5, "flow-b": 0.5}, unseen, status="running"))
+    return root
+
+
+def _std(xs: list[float]) -> float:
+    m = sum(xs) / len(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def test_load_records_skips_unfinished_runs(results: Path) -> None:
+    loaded = load_records(results)
+    assert len(loaded) == 13
+    assert {r.model for r in loaded} == {"alpha", "clip_linear", "gamma"}
+    assert len(loaded.skipped) == 2
+    notes = " ".join(loaded.notes)
+    assert "delta-s0" in notes and "no record.json" in notes
+    assert "epsilon-s0" in notes and "'running'" in notes
+
+
+def test_malformed_json_names_the_file(results: Path) -> None:
+    bad = results / "closed" / "alpha-s0" / "record.json"
+    bad.write_text('{"schema_version": 1, "model": ')
+    with pytest.raises(DfadError, match="malformed JSON") as err:
+        load_records(results)
+    assert str(bad) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("drop", "key"),
+    [(("manifest_hash",), "manifest_hash"), (("metrics", "detection", "acc_val_threshold"), "metrics.detection.acc_val_threshold")],
+)
+def test_missing_key_names_file_and_key(tmp_path: Path, drop: tuple[str, ...], key: str) -> None:
+    rec = _record("alpha", 0, UNSEEN, {"flow-a": 0.9}, {"flow-a"})
+    target = rec
+    for k in drop[:-1]:
+        target = target[k]
+    del target[drop[-1]]
+    path = _write(tmp_path, rec)
+    with pytest.raises(DfadError) as err:
+        load_records(tmp_path)
+    assert str(path) in str(err.value) and f"'{key}'" in str(err.value)
+
+
+def test_nan_and_wrong_schema_are_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, _record("alpha", 0, UNSEEN, {"flow-a": 0.9}, {"flow-a"}))
+    path.write_text(path.read_text().replace('"attribution_acc_family": 0.5', '"attribution_acc_family": NaN'))
+    with pytest.raises(DfadError, match="malformed JSON"):
+        load_records(tmp_path)
+    rec = _record("alpha", 0, UNSEEN, {"flow-a": 0.9}, {"flow-a"})
+    rec["schema_version"] = 2
+    path.write_text(json.dumps(rec))
+    with pytest.raises(DfadError, match="unsupported schema_version 2"):
+        load_records(tmp_path)
+
+
+def test_missing_results_dir(tmp_path: Path) -> None:
+    with pytest.raises(DfadError, match="does not exist"):
+        load_records(tmp_path / "nope")
+
+
+# ----------------------------------------------------------------------------- boards
+
+
+def test_mean_std_over_seeds_by_hand(results: Path) -> None:
+    board = build_board(load_records(results), UNSEEN)
+    assert [c.name for c in board.columns][:3] == ["AUC flow-a", "AUC flow-b", "Mean unseen AUC"]
+    assert board.generators == ("flow-a", "flow-b")  # gan-a is seen: no column
+    rows = {r.label: r for r in board.rows}
+    alpha = rows["alpha"].cells
+    # flow-a 0.90/0.92/0.94 -> 0.92 +- 0.02; per-seed unseen means 0.85/0.87/0.89 -> 0.87 +- 0.02
+    assert alpha["auc:flow-a"].mean == pytest.approx(0.92) and alpha["auc:flow-a"].std == pytest.approx(0.02)
+    assert alpha["auc_mean_unseen"].mean == pytest.approx(0.87)
+    assert alpha["auc_mean_unseen"].std == pytest.approx(0.02)
+    assert alpha["acc_family"].mean == pytest.approx(0.65) and alpha["acc_family"].std == pytest.approx(0.05)
+    assert alpha["images_per_second"].mean == pytest.approx(110.0)
+    assert alpha["images_per_second"].std == pytest.approx(10.0)
+    beta = rows["clip_linear"].cells
+    # per-seed unseen means 0.65/0.675/0.70 -> 0.675 +- 0.025
+    assert beta["auc_mean_unseen"].mean == pytest.approx(0.675)
+    assert beta["auc_mean_unseen"].std == pytest.approx(_std([0.65, 0.675, 0.70]))
+    assert beta["auc:flow-b"].std == pytest.approx(0.0)
+    assert rows["alpha"].seeds == (0, 1, 2) and alpha["n_seeds"].mean == 3
+    gamma = rows["gamma"].cells  # one seed: value, no std
+    assert gamma["auc:flow-a"].mean == pytest.approx(0.99) and gamma["auc:flow-a"].std is None
+
+
+def test_missing_cell_gets_no_aggregate(results: Path) -> None:
+    board = build_board(load_records(results), UNSEEN)
+    rows = {r.label: r for r in board.rows}
+    # gamma's record stores 0.99 as its unseen mean (flow-a only); the table must not show it.
+    assert rows["gamma"].cells["auc:flow-b"].mean is None
+    assert rows["gamma"].cells["auc_mean_unseen"].mean is None
+    # clip_linear has family ACC on 2 of 3 seeds: no mean of the seeds that have it.
+    assert rows["clip_linear"].cells["acc_family"].mean is None
+    assert rows["clip_linear"].cells["f1_family"].mean == pytest.approx(0.4)
+    assert rows["clip_linear"].cells["acc_family"].n == 0 and rows["alpha"].cells["acc_family"].n == 3
+    # sorted by mean unseen AUC descending, rows without it last
+    assert [r.label for r in board.rows] == ["alpha", "clip_linear", "gamma"]
+
+
+def test_best_marking(results: Path) -> None:
+    board = build_board(load_records(results), UNSEEN)
+    best = {key: {r.label for r in board.rows if r.cells[key].best} for key in board.rows[0].cells}
+    assert best["auc_mean_unseen"] == {"alpha"}
+    assert best["auc:flow-a"] == {"gamma"}  # a row without a mean can still win a generator column
+    assert best["images_per_second"] == {"clip_linear"}
+    assert best["f1_family"] == {"alpha", "clip_linear"}  # displayed tie: both marked
+    assert best["acc_generator"] == set()  # every row shows the same number: no winner
+    assert best["n_seeds"] == set()
+
+
+def test_closed_protocol_uses_overall_mean(results: Path) -> None:
+    board = build_board(load_records(results), "closed@1")
+    assert not board.has_unseen
+    assert not any(c.key.startswith("auc:") for c in board.columns)
+    assert "Mean AUC" in [c.name for c in board.columns]
+    rows = {r.label: r for r in board.rows}
+    # alpha per seed (0.80+0.90)/2, (0.80+0.91)/2, (0.80+0.92)/2 -> 0.855 +- 0.005
+    assert rows["alpha"].cells["auc_mean"].mean == pytest.approx(0.855)
+    assert rows["alpha"].cells["auc_mean"].std == pytest.approx(0.005)
+    assert [r.label for r in board.rows] == ["clip_linear", "alpha"]
+
+
+def test_protocol_filter_and_errors(results: Path) -> None:
+    records = load_records(results)
+    assert [b.protocol_ref for b in build_boards(records)] == ["closed@1", "unseen-flow@1"]
+    assert [b.protocol_ref for b in build_boards(records, "closed")] == ["closed@1"]
+    assert [b.protocol_ref for b in build_boards(records, "unseen-flow@1")] == ["unseen-flow@1"]
+    with pytest.raises(DfadError, match="no complete run records match"):
+        build_boards(records, "closed@2")
+    with pytest.raises(DfadError, match="no complete run records match"):
+        build_board(records, "unseen-gan")
+    with pytest.raises(DfadError, match="name@version"):
+        build_boards(records, "closed@x")
+
+
+def test_protocol_hash_conflict_is_an_error(results: Path) -> None:
+    stale = _write(results, _record("alpha", 7, CLOSED, {"gan-a": 0.9}, set(), protocol_hash="f" * 64))
+    with pytest.raises(DfadError, match="a released protocol version never changes") as err:
+        build_boards(load_records(results))
+    assert "closed@1" in str(err.value) and str(stale) in str(err.value)
+
+
+def test_other_manifest_is_a_separate_board(results: Path) -> None:
+    _write(results, _record("alpha", 0, CLOSED, {"gan-a": 0.9}, set(), manifest_hash="9" * 64), name="other")
+    boards = build_boards(load_records(results), CLOSED)
+    assert sorted(b.manifest_hash[0] for b in boards) == ["9", "m"]
+    with pytest.raises(DfadError, match="span 2 boards"):
+        build_board(load_records(results), CLOSED)
+
+
+def test_duplicate_seed_and_inconsistent_mean_are_errors(results: Path, tmp_path: Path) -> None:
+    _write(results, _record("alpha", 0, CLOSED, {"diff-a": 0.8, "gan-a": 0.9}, set()), name="rerun")
+    with pytest.raises(DfadError, match="duplicate run of model 'alpha' seed 0"):
+        build_board(load_records(results), CLOSED)
+    lone = tmp_path / "lone"
+    _write(lone, _record("alpha", 0, UNSEEN, {"flow-a": 0.9, "flow-b": 0.7}, {"flow-a", "flow-b"},
+                         stored_mean_unseen=0.9))
+    with pytest.raises(DfadError, match="inconsistent"):
+        build_board(load_records(lone), UNSEEN)
+
+
+def test_two_configs_of_one_model_are_separate_rows(tmp_path: Path) -> None:
+    for lr in (0.1, 0.2):
+        rec = _record("alpha", 0, CLOSED, {"gan-a": 0.9}, set())
+        rec["model_config"]["lr"] = lr
+        _write(tmp_path, rec, name=f"lr{lr}")
+    board = build_board(load_records(tmp_path), CLOSED)
+    assert len(board.rows) == 2 and all(r.label.startswith("alpha [") for r in board.rows)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def test_markdown(results: Path) -> None:
+    text = render_boards(build_boards(load_records(results)), "md")
+    assert text.startswith(f"<!-- {GENERATED} -->")
+    assert f"## unseen-flow@1 · benchmark mini · manifest {MANIFEST[:12]}" in text
+    assert "## closed@1 · benchmark mini" in text
+    assert "| alpha | 92.0 ± 2.0 | **82.0 ± 2.0** | **87.0 ± 2.0** | **65.0 ± 5.0** | **40.0 ± 0.0** |" in text
+    assert "| gamma | **99.0** | — | — | 50.0 | 30.0 |" in text
+    assert "**200.0 ± 0.0**" in text
+
+
+def test_csv_is_machine_readable(results: Path) -> None:
+    text = render_boards(build_boards(load_records(results)), "csv")
+    assert text.startswith(f"# {GENERATED}\n")
+    table = pd.read_csv(io.StringIO(text), comment="#")
+    alpha = table[(table.protocol == UNSEEN) & (table.model == "alpha")].iloc[0]
+    assert alpha["auc_mean_unseen_mean"] == pytest.approx(0.87)
+    assert alpha["auc_mean_unseen_std"] == pytest.approx(0.02)
+    assert "auc_mean_unseen" in alpha["best"].split(";")
+    gamma = table[table.model == "gamma"].iloc[0]
+    assert math.isnan(gamma["auc_mean_unseen_mean"]) and gamma["n_seeds"] == 1
+    closed = table[table.protocol == CLOSED]
+    assert closed["auc:flow-a_mean"].isna().all() and closed["auc_mean_mean"].notna().all()
+
+
+def test_latex_booktabs_and_escaping(results: Path) -> None:
+    board = build_board(load_records(results), UNSEEN)
+    text = render_board(board, "latex")
+    assert text.startswith(f"% {GENERATED}")
+    for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\textbf{87.0 $\pm$ 2.0}", r"clip\_linear"):
+        assert token in text
+    assert "clip_linear" not in text.replace(r"clip\_linear", "")
+    assert "±" not in text and "—" not in text
+
+
+def test_html_is_self_contained(results: Path) -> None:
+    text = render_boards(build_boards(load_records(results)), "html")
+    assert text.startswith("<!DOCTYPE html>") and GENERATED in text
+    assert text.count("<table") == 2 and "<style>" in text
+    assert "<strong>87.0 ± 2.0</strong>" in text
+    for forbidden in ("<script", "src=", "href=", "http://", "https://"):
+        assert forbidden not in text
+
+
+def test_unknown_format(results: Path) -> None:
+    with pytest.raises(DfadError, match="expected one of"):
+        render_board(build_board(load_records(results), CLOSED), "xlsx")
+
+
+def test_leaderboard_writes_and_notes(results: Path, tmp_path: Path) -> None:
+    notes: list[str] = []
+    out = tmp_path / "leaderboards" / "closed.md"
+    text = leaderboard(results, "closed", "md", out, on_note=notes.append)
+    assert out.read_text(encoding="utf-8") == text
+    assert "closed@1" in text and "unseen-flow" not in text
+    assert len(notes) == 2
+    with pytest.raises(DfadError, match="no complete run records"):
+        leaderboard(tmp_path / "leaderboards", None, "md", None)
+
+
+def test_tables_do_not_import_torch() -> None:
+    code = "import sys, dfad_bench.tables; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
