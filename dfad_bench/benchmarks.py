@@ -58,3 +58,28 @@ def resolve_benchmark(ref: str | None, check_files: bool = False) -> tuple[str, 
         raise DfadError(f"unknown benchmark {ref!r}{hint}; pass a registered name ({', '.join(BUILTIN_BENCHMARKS)}) or a manifest path (.parquet/.csv)")
     manifest_path = Path(_import(info.resolver)())
     return info.name, load_manifest(manifest_path, check_files=check_files)
+
+
+def list_benchmarks() -> list[dict]:
+    """Registered benchmarks with their families/generators (mini: from its built manifest, or
+    from the generator zoo's specs when not built yet)."""
+    rows = []
+    for info in BUILTIN_BENCHMARKS.values():
+        row: dict = {"name": info.name, "description": info.description}
+        if info.name == "mini":
+            from dfad_bench.mini.build import check_mini_build, mini_root
+
+            root = mini_root()
+            problem = check_mini_build(root) if (root / "manifest.parquet").exists() else "not built (dfad-bench mini build)"
+            if problem is None:
+                table = load_manifest(root / "manifest.parquet").table
+                row.update(status="built", path=str(root / "manifest.parquet"), samples=len(table),
+                           families=sorted(table["family"].unique()), generators=sorted(table["generator"].unique()))
+            else:
+                from dfad_bench.mini.generators import MINI_GENERATORS
+
+                row.update(status=problem, path=str(root / "manifest.parquet"), samples=None,
+                           families=sorted({"real", *(s.family for s in MINI_GENERATORS.values())}),
+                           generators=sorted({"real", *MINI_GENERATORS}))
+        rows.append(row)
+    return rows
