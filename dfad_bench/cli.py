@@ -227,6 +227,87 @@ def submit(
     console.print(f"bundle: {output}")
 
 
+@mini_app.command("build")
+def mini_build(
+    force: Annotated[bool, typer.Option(help="Rebuild even if a valid build exists.")] = False,
+    seed: Annotated[int, typer.Option(help="Build seed.")] = 0,
+) -> None:
+    """Generate DFAD-Mini from the committed weights into the user cache (reused when valid)."""
+    import time
+
+    from dfad_bench.mini.build import build_mini, build_summary
+
+    t0 = time.perf_counter()
+    path = build_mini(seed=seed, force=force)
+    summary = build_summary(path)
+    table = Table(title=f"DFAD-Mini ({path.parent})")
+    table.add_column("generator")
+    table.add_column("images", justify="right")
+    for g, n in sorted(summary["counts"].items()):
+        table.add_row(g, str(n))
+    console.print(table)
+    console.print(f"manifest {path} (hash {summary['manifest_hash'][:12]}), {time.perf_counter() - t0:.1f} s")
+
+
+@mini_app.command("preview")
+def mini_preview(
+    output: Annotated[Path, typer.Option(help="PNG contact sheet to write.")] = Path("mini_preview.png"),
+    per_generator: Annotated[int, typer.Option(help="Images per generator.")] = 16,
+) -> None:
+    """Write a PNG contact sheet with samples of every generator (builds the benchmark if needed)."""
+    from dfad_bench.mini.build import ensure_mini_built
+    from dfad_bench.mini.preview import write_preview
+
+    path = write_preview(output, ensure_mini_built(), per_generator=per_generator)
+    console.print(f"wrote {path}")
+
+
+_PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@mini_app.command("train-generators", context_settings=_PASS, add_help_option=False)
+def mini_train_generators(ctx: typer.Context) -> None:
+    """Train the generator zoo (arguments of python -m dfad_bench.mini.train; --help lists them)."""
+    from dfad_bench.mini.train import main as train_main
+
+    raise typer.Exit(train_main(list(ctx.args)) or 0)
+
+
+@mini_app.command("pretrain-clip", context_settings=_PASS, add_help_option=False)
+def mini_pretrain_clip(ctx: typer.Context) -> None:
+    """Pretrain clip-mini on pristine renders (arguments of python -m dfad_bench.backbones.clip_mini_pretrain)."""
+    from dfad_bench.backbones.clip_mini_pretrain import main as clip_main
+
+    raise typer.Exit(clip_main(list(ctx.args)) or 0)
+
+
+@mini_app.command("pretrain-gaze", context_settings=_PASS, add_help_option=False)
+def mini_pretrain_gaze(ctx: typer.Context) -> None:
+    """Train gaze-mini on pristine renders (arguments of python -m dfad_bench.perception.gaze.mini)."""
+    from dfad_bench.perception.gaze.mini import main as gaze_main
+
+    raise typer.Exit(gaze_main(list(ctx.args)) or 0)
+
+
+@analyze_app.command("gaze")
+def analyze_gaze_cmd(
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path.")] = None,
+    gaze: Annotated[str, typer.Option(help="Gaze encoder: gaze-mini, eth-xgaze, landmark.")] = "gaze-mini",
+    output: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/gaze"),
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Gaze distributions of pristine vs each family/generator, statistical tests, plots, gaze preservation."""
+    from dfad_bench.benchmarks import resolve_benchmark
+    from dfad_bench.perception.analyze import analyze_gaze
+    from dfad_bench.perception.gaze import create_gaze_encoder
+
+    _, manifest = resolve_benchmark(benchmark)
+    summary = analyze_gaze(manifest.table, manifest.root, create_gaze_encoder(gaze, device=device), output)
+    console.print(f"report written to {output}")
+    if isinstance(summary, dict):
+        console.print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict | list)} or {"groups": len(summary)})
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: a DfadError becomes one line on stderr and exit code 2."""
     try:
