@@ -58,3 +58,28 @@ def write_toy_images(table: pd.DataFrame, root: Path, size: int = 32, seed: int 
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(p, format="PNG")
+
+
+def tiny_clip_backbone(folder: Path, name: str = "dfad-tiny-clip", image_size: int = 32, seed: int = 0) -> str:
+    """Register a tiny random open_clip config and save its weights; return a backbone name
+    (``ARCH:/path.safetensors``) usable as ``--set backbone=...`` in tests and benchmarks."""
+    import json
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": image_size, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    (folder / f"{name}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder / f"{name}.json")
+    torch.manual_seed(seed)
+    model = open_clip.create_model(name)
+    weights = folder / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    return f"{name}:{weights}"
