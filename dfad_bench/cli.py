@@ -295,17 +295,15 @@ def analyze_gaze_cmd(
     gaze: Annotated[str, typer.Option(help="Gaze encoder: gaze-mini, eth-xgaze, landmark.")] = "gaze-mini",
     output: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/gaze"),
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the gaze output cache.")] = False,
 ) -> None:
     """Gaze distributions of pristine vs each family/generator, statistical tests, plots, gaze preservation."""
-    from dfad_bench.benchmarks import resolve_benchmark
-    from dfad_bench.perception.analyze import analyze_gaze
-    from dfad_bench.perception.gaze import create_gaze_encoder
+    from dfad_bench.perception.analyze import run_gaze_analysis
 
-    _, manifest = resolve_benchmark(benchmark)
-    summary = analyze_gaze(manifest.table, manifest.root, create_gaze_encoder(gaze, device=device), output)
+    summary = run_gaze_analysis(benchmark, gaze, output, device=device, use_cache=not no_cache)
     console.print(f"report written to {output}")
     if isinstance(summary, dict):
-        console.print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict | list)} or {"groups": len(summary)})
+        console.print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict | list)} or {"keys": sorted(summary)})
 
 
 def main(argv: list[str] | None = None) -> None:

