@@ -1,0 +1,175 @@
+"""CoOp on frozen CLIP with cached image features (see package docstring)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.coop import CARD
+from baselines.prompting import class_texts
+from dfad_bench.backbones import create_backbone
+from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
+from dfad_bench.errors import DfadError
+from dfad_bench.harness.frozen import clip_image_features
+from dfad_bench.harness.torch_model import seed_everything
+from dfad_bench.metrics import accuracy, auc
+from dfad_bench.taxonomy import REAL
+
+LEVELS = ("family", "generator")
+PLACEHOLDER = "X"  # one BPE token; its embeddings are replaced by the learned context
+
+
+def _n_truncated(backbone, prompts: list[str]) -> int:
+    """How many prompts exceed the text context (the tokenizer cuts them; the end token stays)."""
+    encode = getattr(backbone.tokenizer, "encode", None)
+    if encode is None:  # not open_clip's BPE tokenizer: cannot count, assume none
+        return 0
+    return sum(len(encode(p)) + 2 > backbone.context_length for p in prompts)
+
+
+class PromptLearner(nn.Module):
+    """Unified learned context per level, spliced after the start token of '<ctx> <class text>.'."""
+
+    def __init__(self, backbone, texts: dict[str, list[str]], n_ctx: int, init_std: float) -> None:
+        super().__init__()
+        self.backbone = backbone  # frozen; not registered as a submodule (its weights are not ours)
+        width = int(backbone.model.token_embedding.weight.shape[1])
+        if n_ctx < 1 or n_ctx + 3 > backbone.context_length:
+            raise DfadError(f"coop: n_ctx must be in [1, {backbone.context_length - 3}] for this backbone, got {n_ctx}")
+        self.n_ctx = n_ctx
+        self.ctx = nn.ParameterDict({lv: nn.Parameter(torch.randn(n_ctx, width) * init_std) for lv in texts})
+        prefix = " ".join([PLACEHOLDER] * n_ctx)
+        self.truncated: dict[str, int] = {}
+        for level, items in texts.items():
+            prompts = [f"{prefix} {t}." for t in items]
+            tokens = backbone.tokenize(prompts)
+            self.truncated[level] = _n_truncated(backbone, prompts)
+            with torch.no_grad():
+                emb = backbone.token_embeddings(tokens).float()
+            self.register_buffer(f"tokens_{level}", tokens, persistent=False)
+            self.register_buffer(f"embed_{level}", emb, persistent=False)
+
+    def forward(self, level: str) -> torch.Tensor:
+        """(n_classes, embed_dim) normalised text embeddings of every class of ``level``."""
+        tokens, emb = getattr(self, f"tokens_{level}"), getattr(self, f"embed_{level}")
+        ctx = self.ctx[level].unsqueeze(0).expand(emb.shape[0], -1, -1)
+        spliced = torch.cat([emb[:, :1], ctx.to(emb.dtype), emb[:, 1 + self.n_ctx :]], dim=1)
+        return self.backbone.encode_text_embeddings(spliced, tokens, normalize=True).float()
+
+
+class CoOp(BaseModel):
+    card = CARD
+
+    @property
+    def selection_rule(self) -> str:
+        c = self.config
+        best = getattr(self, "best_epoch_", None)
+        return (
+            f"context of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC)"
+            f"{f' (epoch {best})' if best else ''}; early stopping after {c['patience']} epochs without val "
+            f"improvement (max {c['epochs']}); threshold calibrated on val"
+        )
+
+    def _features(self, view: DataView, device: torch.device) -> torch.Tensor:
+        f = clip_image_features(view, self.backbone_, self.config["feature_batch_size"])
+        return torch.from_numpy(np.ascontiguousarray(f)).float().to(device)
+
+    def _probs(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        scale = self.logit_scale_
+        with torch.no_grad():
+            return {lv: torch.softmax(scale * feats @ self.prompts_(lv).T, dim=1) for lv in LEVELS}
+
+    def _val_score(self, feats: torch.Tensor, val: DataView) -> dict[str, Any]:
+        p = {lv: v.cpu().double().numpy() for lv, v in self._probs(feats).items()}
+        real = self.classes_["family"].index(REAL)
+        val_auc = auc(val.labels("is_fake").astype(int), 1.0 - p["family"][:, real])
+        accs = {
+            lv: accuracy(val.labels(lv).astype(str), np.asarray(self.classes_[lv])[p[lv].argmax(1)]) for lv in LEVELS
+        }
+        parts = [v for v in (val_auc, accs["family"], accs["generator"]) if v is not None]
+        return {"val_auc": val_auc, "val_family_acc": accs["family"], "val_generator_acc": accs["generator"],
+                "val_score": float(np.mean(parts)) if parts else -np.inf}
+
+    def fit(self, train: DataView, val: DataView, ctx: RunContext) -> CoOp:
+        cfg = self.config
+        seed_everything(ctx.seed)
+        device = torch.device(ctx.device)
+        self.backbone_ = create_backbone(cfg["backbone"], device=device)
+        self.logit_scale_ = float(self.backbone_.logit_scale.detach().cpu())
+        self.classes_ = {lv: tuple(ctx.attribution_classes(lv, open_vocabulary=True)) for lv in LEVELS}
+        if REAL not in self.classes_["family"]:
+            raise DfadError("coop: the family label space has no 'real' class; cannot score fakes as 1 - p(real)")
+        texts = {lv: class_texts(lv, self.classes_[lv], ctx.taxonomy) for lv in LEVELS}
+        torch.manual_seed(ctx.seed)
+        self.prompts_ = PromptLearner(self.backbone_, texts, int(cfg["n_ctx"]), float(cfg["init_std"])).to(device)
+        for lv, n in self.prompts_.truncated.items():
+            if n:
+                ctx.log(f"coop: {n} {lv} prompt(s) longer than the text context ({self.backbone_.context_length} tokens) were truncated")
+
+        x_tr, x_va = self._features(train, device), self._features(val, device)
+        seen = {lv: ctx.attribution_classes(lv, open_vocabulary=False) for lv in LEVELS}
+        # Training softmax runs over SEEN classes only (their rows in the all-class prompt table).
+        seen_rows = {lv: torch.tensor([self.classes_[lv].index(c) for c in seen[lv]], device=device) for lv in LEVELS}
+        y = {lv: torch.tensor([seen[lv].index(str(c)) for c in train.labels(lv)], device=device) for lv in LEVELS}
+
+        params = list(self.prompts_.ctx.parameters())
+        opt = torch.optim.SGD(params, lr=float(cfg["lr"]), momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]))
+        epochs, bs = int(cfg["epochs"]), int(cfg["batch_size"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+        gen = torch.Generator().manual_seed(ctx.seed)
+        best_score, best_state, stale = -np.inf, None, 0
+        self.history_: list[dict[str, Any]] = []
+        self.best_epoch_ = 0
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            order = torch.randperm(len(x_tr), generator=gen).to(device)
+            losses = []
+            for start in range(0, len(order), bs):
+                idx = order[start : start + bs]
+                loss = 0.0
+                for lv in LEVELS:
+                    text = self.prompts_(lv)[seen_rows[lv]]
+                    logits = self.logit_scale_ * x_tr[idx] @ text.T
+                    loss = loss + F.cross_entropy(logits, y[lv][idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            sched.step()
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **self._val_score(x_va, val),
+                   "seconds": time.perf_counter() - t0}
+            self.history_.append(row)
+            improved = row["val_score"] > best_score
+            if improved:
+                best_score, stale, self.best_epoch_ = row["val_score"], 0, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in self.prompts_.ctx.items()}
+            else:
+                stale += 1
+            ctx.log(f"coop epoch {epoch + 1}: loss {row['train_loss']:.4f} val score {row['val_score']:.4f}{' *' if improved else ''}")
+            if stale >= int(cfg["patience"]):
+                break
+        if best_state is None:
+            raise DfadError("coop: training produced no context (epochs must be >= 1)")
+        with torch.no_grad():
+            for k, v in best_state.items():
+                self.prompts_.ctx[k].copy_(v)
+        return self
+
+    def predict(self, data: DataView, ctx: RunContext) -> Predictions:
+        feats = self._features(data, torch.device(ctx.device))
+        p = {lv: v.cpu().double().numpy() for lv, v in self._probs(feats).items()}
+        real = self.classes_["family"].index(REAL)
+        return Predictions(
+            sample_ids=data.sample_ids,
+            fake_score=np.clip(1.0 - p["family"][:, real], 0.0, 1.0),
+            family_classes=self.classes_["family"],
+            family_probs=p["family"],
+            generator_classes=self.classes_["generator"],
+            generator_probs=p["generator"],
+            embedding=feats.cpu().numpy().astype(np.float32),
+        )

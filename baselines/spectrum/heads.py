@@ -1,0 +1,146 @@
+"""Classical heads on fixed per-image features, with every choice made on val.
+
+Shared by the ``spectrum`` and ``gaze-only`` baselines (it lives here because a baseline package
+is the unit of ownership; it has no spectrum-specific code). A model subclasses
+:class:`FeatureHeadsModel`, says how to compute raw features and which estimators to try; this
+class fits three heads (detection, family, generator) on train, picks each head's regularisation
+on VAL only (detection: val AUC; attribution: val accuracy; ties: val log-loss, then the earlier
+candidate, i.e. the stronger regularisation), and records every candidate's val scores in
+``history_`` (copied into the run record by the harness).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
+from dfad_bench.errors import DfadError
+from dfad_bench.metrics import accuracy, auc
+
+HEADS = ("detection", "family", "generator")
+Candidate = tuple[str, Callable[[], Any]]  # (label recorded in history, e.g. "C=0.1"; estimator factory)
+
+
+def column_probs(est: Any, x: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """``predict_proba`` re-ordered onto ``classes`` (a seen class absent from train keeps 0)."""
+    p = est.predict_proba(x)
+    out = np.zeros((len(x), len(classes)))
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(est.classes_):
+        out[:, index[str(c)]] = p[:, j]
+    return out
+
+
+def select_on_val(
+    head: str, candidates: list[Candidate], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray
+) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Fit every candidate on train, keep the best on val; returns (estimator, label, history rows)."""
+    if not candidates:
+        raise DfadError(f"{head} head: no candidate estimator to choose from")
+    history: list[dict[str, Any]] = []
+    best: tuple[tuple[float, float, int], Any, str] | None = None
+    for order, (label, make) in enumerate(candidates):
+        est = make()
+        # One BLAS thread: iterative solvers on small problems make many tiny BLAS calls, which a
+        # multi-threaded BLAS slows down several-fold on a shared machine.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+            warnings.simplefilter("ignore", ConvergenceWarning)  # weak regularisation on separable data: fine
+            est.fit(x_tr, y_tr)
+        p_va = est.predict_proba(x_va)
+        classes = list(est.classes_)
+        if head == "detection":
+            primary = auc(y_va, p_va[:, classes.index(1)]) if 1 in classes else None
+        else:
+            primary = accuracy(y_va, np.asarray(est.classes_)[p_va.argmax(1)])
+        loss = float(log_loss(y_va, p_va, labels=est.classes_)) if set(y_va) <= set(classes) else float("inf")
+        history.append({"head": head, "candidate": label, "val_primary": primary, "val_log_loss": loss})
+        key = (-(primary if primary is not None else -np.inf), loss, order)  # lower is better
+        if best is None or key < best[0]:
+            best = (key, est, label)
+    assert best is not None
+    return best[1], best[2], history
+
+
+class FeatureHeadsModel(BaseModel):
+    """Features -> (model-specific preprocessing) -> standardisation -> three val-selected heads."""
+
+    #: what the val primary metric is called in logs
+    _metric = {"detection": "AUC", "family": "ACC", "generator": "ACC"}
+
+    # -- hooks ---------------------------------------------------------------------------
+    def raw_features(self, view: DataView, ctx: RunContext) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def candidates(self, head: str, ctx: RunContext) -> list[Candidate]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit_preprocess(self, raw_train: np.ndarray, ctx: RunContext) -> None:
+        """Learn preprocessing on TRAIN features (default: nothing before standardisation)."""
+
+    def preprocess(self, raw: np.ndarray) -> np.ndarray:
+        return raw
+
+    def setup(self, ctx: RunContext) -> None:
+        """Called once at the start of fit (e.g. build a frozen encoder)."""
+
+    # -- contract ------------------------------------------------------------------------
+    @property
+    def selection_rule(self) -> str:
+        chosen = getattr(self, "chosen_", None)
+        picked = ", ".join(f"{h} {c}" for h, c in chosen.items()) if chosen else "not fitted"
+        return (
+            "each head's regularisation chosen on val (detection: val AUC; family/generator: val accuracy; "
+            f"ties: val log-loss, then stronger regularisation): {picked}; threshold calibrated on val"
+        )
+
+    def fit(self, train: DataView, val: DataView, ctx: RunContext) -> FeatureHeadsModel:
+        self.setup(ctx)
+        self.classes_ = {
+            "family": tuple(ctx.attribution_classes("family", open_vocabulary=False)),
+            "generator": tuple(ctx.attribution_classes("generator", open_vocabulary=False)),
+        }
+        raw_tr = self.raw_features(train, ctx)
+        self.fit_preprocess(raw_tr, ctx)
+        f_tr = self.preprocess(raw_tr)
+        self.scaler_ = StandardScaler().fit(f_tr)
+        x_tr = self.scaler_.transform(f_tr)
+        x_va = self.scaler_.transform(self.preprocess(self.raw_features(val, ctx)))
+        targets = {
+            "detection": (train.labels("is_fake").astype(int), val.labels("is_fake").astype(int)),
+            "family": (train.labels("family").astype(str), val.labels("family").astype(str)),
+            "generator": (train.labels("generator").astype(str), val.labels("generator").astype(str)),
+        }
+        self.heads_: dict[str, Any] = {}
+        self.chosen_: dict[str, str] = {}
+        self.history_: list[dict[str, Any]] = []
+        for head in HEADS:
+            y_tr, y_va = targets[head]
+            est, label, rows = select_on_val(head, self.candidates(head, ctx), x_tr, y_tr, x_va, y_va)
+            self.heads_[head], self.chosen_[head] = est, label
+            self.history_.extend(rows)
+            score = next(r["val_primary"] for r in rows if r["candidate"] == label)
+            ctx.log(f"{self.card.name}: {head} head {label} (val {self._metric[head]} {score})")
+        return self
+
+    def predict(self, data: DataView, ctx: RunContext) -> Predictions:
+        x = self.scaler_.transform(self.preprocess(self.raw_features(data, ctx)))
+        det = self.heads_["detection"]
+        classes = list(det.classes_)
+        fake = det.predict_proba(x)[:, classes.index(1)] if 1 in classes else np.zeros(len(x))
+        return Predictions(
+            sample_ids=data.sample_ids,
+            fake_score=fake,
+            family_classes=self.classes_["family"],
+            family_probs=column_probs(self.heads_["family"], x, self.classes_["family"]),
+            generator_classes=self.classes_["generator"],
+            generator_probs=column_probs(self.heads_["generator"], x, self.classes_["generator"]),
+            embedding=x.astype(np.float32),
+        )

@@ -1,0 +1,541 @@
+"""Build (and verify) the DFAD-Mini benchmark: pristine renders + 8 generators' fakes.
+
+``build_mini`` renders the benchmark identity pool (``mini-id-*``, disjoint from the generators'
+``train-id-*`` pool), samples every entire-face-synthesis generator, builds the face swaps
+(mini-resgan donors onto pristine targets) and eye edits (mini-ddpm SDEdit of pristine eye
+regions), writes every image through :func:`dfad_bench.mini.finalize.finalize_image`, then a
+Parquet manifest and a ``build.json`` provenance record. The build happens in a temporary
+folder that is renamed into place only when complete, under a file lock.
+
+Determinism: images depend only on the committed weights, the seed and the code version.
+Sampling runs with ``torch.manual_seed`` and a fixed thread count
+(:data:`SAMPLING_THREADS`); every generated image has its own seeded noise stream. Bytes are
+reproducible on the same machine and software; another CPU (other SIMD paths) may change
+generated pixels in the last bit, hence content hashes, but not the manifest's structure.
+
+A cached build is reused only if ``build.json`` matches the requested config, code version and
+current weight hashes, the manifest hash matches, every file has its recorded size, and a
+sample of files (all with ``full=True``) has its recorded sha256; otherwise it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from dfad_bench.atomic import write_json_atomic
+from dfad_bench.errors import DfadError
+from dfad_bench.manifest import manifest_hash, validate_manifest_table
+from dfad_bench.mini.finalize import finalize_image
+from dfad_bench.mini.manipulations import eye_edit, face_swap
+from dfad_bench.mini.renderer import RENDERER_VERSION, render_faces, sample_identities
+from dfad_bench.paths import cache_dir
+
+MINI_NAME = "mini-v1"
+#: Bump when the builder's output changes for the same inputs (forces a rebuild of caches).
+BUILD_CODE_VERSION = f"1/renderer-{RENDERER_VERSION}"
+BUILD_FORMAT = 1
+SAMPLING_THREADS = 2
+EYE_EDIT_CHUNK = 50
+HASH_SAMPLE = 200
+REAL_DESCRIPTION = "pristine renders of the DFAD-Mini procedural face renderer"
+
+Progress = Callable[[str], None]
+
+
+class Sampler(Protocol):
+    """What ``loader`` must return (plus ``sdedit(images, strength, seed)`` for the eye edit's base)."""
+
+    def sample(self, n: int, seed: int) -> np.ndarray: ...
+
+
+Loader = Callable[[str], Sampler]
+
+
+@dataclass(frozen=True)
+class MiniBuildConfig:
+    n_identities: int = 300
+    images_per_identity: int = 10
+    fakes_per_generator: int = 500
+    seed: int = 0
+    loader: str = "committed-weights"  # a custom loader (tests) never matches the default cache
+
+    def check(self) -> None:
+        for name in ("n_identities", "images_per_identity", "fakes_per_generator"):
+            if getattr(self, name) < 1:
+                raise DfadError(f"build_mini: {name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class _GeneratorRow:
+    name: str
+    family: str
+    forgery_type: str
+    description: str
+    manipulation: bool
+    base_generator: str | None
+    weights_file: str | None
+
+
+def mini_root() -> Path:
+    """Where the embedded benchmark lives: ``<cache>/benchmarks/mini-v1`` (DFAD_BENCH_CACHE moves it)."""
+    return cache_dir("benchmarks") / MINI_NAME
+
+
+def _generators() -> list[_GeneratorRow]:
+    from dfad_bench.mini.generators import MINI_GENERATORS
+
+    return [
+        _GeneratorRow(s.name, s.family, s.forgery_type, s.description, s.manipulation, s.base_generator, s.weights_file)
+        for s in MINI_GENERATORS.values()
+    ]
+
+
+def _weights_loader(device: str) -> Loader:
+    """Loader of the committed weights on ``device``."""
+    from dfad_bench.mini.generators import load_mini_generator
+
+    return lambda name: load_mini_generator(name, device=device)
+
+
+def _weights_hashes(gens: Sequence[_GeneratorRow]) -> dict[str, str | None]:
+    from dfad_bench.mini.generators import weights_path
+
+    out: dict[str, str | None] = {}
+    for g in gens:
+        if g.manipulation or g.weights_file is None:
+            continue
+        path = weights_path(g.name)
+        out[g.name] = _sha256_file(path) if path.is_file() else None
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _derive_seed(seed: int, *tags: str) -> int:
+    return zlib.crc32("/".join([str(seed), *tags]).encode()) & 0x7FFFFFFF
+
+
+def _say(progress: Progress | None, msg: str) -> None:
+    if progress is not None:
+        progress(msg)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _render_chunk(args: tuple[int, int, int, int]) -> tuple[np.ndarray, pd.DataFrame]:
+    start, stop, per_identity, seed = args
+    ids = sample_identities(stop, seed, prefix="mini-id")[start:stop]
+    batch = render_faces(ids, per_identity, seed=seed)
+    return batch.images, batch.params
+
+
+def _render_pristine(cfg: MiniBuildConfig, workers: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Render the benchmark pool; chunked across processes (each image has its own RNG key,
+    so the result does not depend on the chunking)."""
+    import multiprocessing
+
+    n = cfg.n_identities
+    # Forked workers only: a spawned child re-imports the caller's __main__, which re-runs an
+    # unguarded script's build and deadlocks on the build lock. Without fork, render serially.
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    n_chunks = workers if can_fork and workers > 1 and n * cfg.images_per_identity >= 400 else 1
+    bounds = [round(i * n / n_chunks) for i in range(n_chunks + 1)]
+    jobs = [(bounds[i], bounds[i + 1], cfg.images_per_identity, cfg.seed) for i in range(n_chunks)]
+    if n_chunks == 1:
+        parts = [_render_chunk(jobs[0])]
+    else:
+        with ProcessPoolExecutor(n_chunks, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_render_chunk, jobs))
+    images = np.concatenate([p[0] for p in parts])
+    params = pd.concat([p[1] for p in parts], ignore_index=True)
+    return images, params
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+class _TorchDeterminism:
+    """Seeded, fixed-thread torch for the duration of a sampling call.
+
+    The CPU kernels these small models use (convolutions, matmuls, attention) give the same
+    result for the same thread count, so the thread count is pinned. ``torch.use_deterministic_
+    algorithms`` is not switched on: it costs seconds on first use and changes nothing on CPU.
+    Torch is only touched if a loader already imported it (stub loaders in tests do not).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._threads: int | None = None
+
+    def __enter__(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            self._threads = torch.get_num_threads()
+            torch.set_num_threads(SAMPLING_THREADS)
+            torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc: object) -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None and self._threads is not None:
+            torch.set_num_threads(self._threads)
+
+
+def _check_images(name: str, images: Any, n: int) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8 or arr.shape != (n, 64, 64, 3):
+        raise DfadError(f"generator {name}: expected uint8 images of shape ({n}, 64, 64, 3), got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def _pick_sources(n_real: int, n: int, rng: np.random.Generator, exclude: np.ndarray | None) -> np.ndarray:
+    """Pristine indices to manipulate: distinct where possible, avoiding ``exclude`` first."""
+    pool = np.setdiff1d(np.arange(n_real), exclude) if exclude is not None else np.arange(n_real)
+    if len(pool) >= n:
+        return rng.permutation(pool)[:n]
+    return rng.choice(n_real, size=n, replace=n > n_real)
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def _fake_row(name: str, gens: Mapping[str, _GeneratorRow], sample_id: str, identity: str, **extra: Any) -> dict[str, Any]:
+    g = gens[name]
+    return {
+        "sample_id": sample_id, "generator": name, "family": g.family, "forgery_type": g.forgery_type,
+        "identity": identity, "generator_description": g.description, **extra,
+    }
+
+
+def _make_all(
+    cfg: MiniBuildConfig, loader: Loader, workers: int, progress: Progress | None
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    gens = {g.name: g for g in _generators()}
+    _say(progress, f"rendering {cfg.n_identities} identities x {cfg.images_per_identity} pristine faces")
+    real_images, params = _render_pristine(cfg, workers)
+    rows: list[dict[str, Any]] = []
+    images: list[np.ndarray] = []
+    real_ids: list[str] = []
+    for i, rec in enumerate(params.to_dict("records")):
+        k = i % cfg.images_per_identity
+        sid = f"real-{rec['identity']}-{k:02d}"
+        real_ids.append(sid)
+        rows.append({
+            "sample_id": sid, "generator": "real", "family": "real", "forgery_type": "real",
+            "identity": rec["identity"], "generator_description": REAL_DESCRIPTION,
+            **{c: float(rec[c]) for c in _GT_COLUMNS}, "caption": rec["caption"],
+        })
+        images.append(real_images[i])
+
+    n = cfg.fakes_per_generator
+    loaded: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in loaded:
+            loaded[name] = loader(name)
+        return loaded[name]
+
+    for g in gens.values():
+        if g.manipulation:
+            continue
+        _say(progress, f"sampling {n} images from {g.name}")
+        seed = _derive_seed(cfg.seed, g.name)
+        sampler = get(g.name)
+        with _TorchDeterminism(seed):
+            fakes = _check_images(g.name, sampler.sample(n, seed=seed), n)
+        for j in range(n):
+            rows.append(_fake_row(g.name, gens, f"{g.name}-{j:06d}", f"efs:{g.name}:{j:06d}"))
+            images.append(fakes[j])
+
+    rng = np.random.default_rng([cfg.seed, zlib.crc32(b"manipulations")])
+    used: np.ndarray | None = None
+    for g in gens.values():
+        if not g.manipulation:
+            continue
+        if g.base_generator is None:
+            raise DfadError(f"mini generator {g.name} is a manipulation without a base_generator")
+        src = _pick_sources(len(real_ids), n, rng, used)
+        used = src if used is None else np.union1d(used, src)
+        base = get(g.base_generator)
+        seed = _derive_seed(cfg.seed, g.name)
+        if g.forgery_type == "fs":
+            _say(progress, f"building {n} face swaps ({g.name}, donors from {g.base_generator})")
+            with _TorchDeterminism(seed):
+                donors = _check_images(g.base_generator, base.sample(n, seed=seed), n)
+            out = face_swap(real_images[src], donors, np.random.default_rng(seed))
+            extras = [{"donor_id": f"{g.base_generator}-donor-{j:06d}"} for j in range(n)]
+        elif g.forgery_type == "am":
+            _say(progress, f"building {n} eye edits ({g.name}, SDEdit by {g.base_generator})")
+            out = np.empty((n, 64, 64, 3), dtype=np.uint8)
+            eyes = params[["eye_left_x", "eye_left_y", "eye_right_x", "eye_right_y"]].to_numpy()[src].reshape(n, 2, 2)
+            edit_rng = np.random.default_rng(seed)
+            extras = []
+            for start in range(0, n, EYE_EDIT_CHUNK):
+                sl = slice(start, min(start + EYE_EDIT_CHUNK, n))
+                record: dict[str, float] = {}
+
+                def sdedit(imgs: np.ndarray, strength: float, s: int, _rec: dict[str, float] = record,
+                           _base: Any = base) -> np.ndarray:
+                    _rec["strength"] = strength
+                    with _TorchDeterminism(s):
+                        return _base.sdedit(imgs, strength=strength, seed=s)
+
+                out[sl] = eye_edit(real_images[src[sl]], sdedit, edit_rng, eye_centres=eyes[sl])
+                extras += [{"edit_strength": record["strength"]}] * (sl.stop - sl.start)
+        else:
+            raise DfadError(f"mini generator {g.name}: no builder for manipulation forgery type {g.forgery_type!r}")
+        for j in range(n):
+            source = int(src[j])
+            rows.append(_fake_row(g.name, gens, f"{g.name}-{j:06d}", rows[source]["identity"],
+                                  source_id=real_ids[source], **extras[j]))
+            images.append(out[j])
+    return rows, images
+
+
+_GT_COLUMNS = (
+    "gaze_pitch", "gaze_yaw", "gaze_left_pitch", "gaze_left_yaw", "gaze_right_pitch", "gaze_right_yaw",
+    "head_pitch", "head_yaw", "head_roll",
+)
+
+
+def _encode_and_write(job: tuple[Path, np.ndarray]) -> tuple[str, int]:
+    path, img = job
+    data = finalize_image(img)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _write_images(tmp: Path, rows: list[dict[str, Any]], images: list[np.ndarray], workers: int) -> dict[str, int]:
+    """Finalize and write every image (threads: PNG compression and file writes release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for row, img in zip(rows, images, strict=True):
+        row["path"] = f"images/{row['generator']}/{row['sample_id']}.png"
+        jobs.append((tmp / row["path"], img))
+    for folder in {p.parent for p, _ in jobs}:
+        folder.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(_encode_and_write, jobs, chunksize=64))
+    sizes: dict[str, int] = {}
+    for row, (digest, size) in zip(rows, results, strict=True):
+        row["content_hash"] = digest
+        sizes[row["path"]] = size
+    return sizes
+
+
+def _manifest_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in ("source_id", "split_hint", "donor_id", "caption"):
+        if col not in df.columns:
+            df[col] = None
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    for col in _GT_COLUMNS + ("edit_strength",):
+        if col not in df.columns:
+            df[col] = np.nan
+        df[col] = df[col].astype("float64")
+    first = ["sample_id", "path", "generator", "family", "forgery_type", "identity", "source_id", "split_hint",
+             *_GT_COLUMNS, "caption", "content_hash"]
+    df = df[first + [c for c in df.columns if c not in first]]
+    return validate_manifest_table(df, "DFAD-Mini build")
+
+
+def build_mini(
+    root: Path | None = None,
+    *,
+    n_identities: int = 300,
+    images_per_identity: int = 10,
+    fakes_per_generator: int = 500,
+    seed: int = 0,
+    force: bool = False,
+    progress: Progress | None = None,
+    loader: Loader | None = None,
+    workers: int | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Build DFAD-Mini into ``root`` (default :func:`mini_root`) and return its manifest path.
+
+    An existing valid build with the same config is reused unless ``force``. ``loader`` maps a
+    generator name to an object with ``sample(n, seed)`` (and ``sdedit`` for the eye edit's base);
+    it defaults to the committed weights on ``device``. ``workers`` processes render the pristine
+    pool (default: min(2, CPUs)). A build sampled on a GPU (``device="cuda"``, much faster) is an
+    equally valid DFAD-Mini: same weights and noise (drawn on CPU), pixels differ only by float rounding carried along the sampler; the device
+    is recorded in build.json, not part of the cache key.
+    """
+    from filelock import FileLock
+
+    root = Path(root) if root is not None else mini_root()
+    cfg = MiniBuildConfig(n_identities, images_per_identity, fakes_per_generator, seed,
+                          "committed-weights" if loader is None else "custom")
+    cfg.check()
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        if not force:
+            reason = check_mini_build(root, cfg)
+            if reason is None:
+                return root / "manifest.parquet"
+            if root.exists():
+                _say(progress, f"rebuilding {root}: {reason}")
+        if loader is None:
+            _require_weights(_generators())
+        t0 = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.build-", dir=root.parent))
+        try:
+            rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress)
+            _say(progress, f"writing {len(rows)} images")
+            sizes = _write_images(tmp, rows, images, workers)
+            df = _manifest_frame(rows)
+            df.to_parquet(tmp / "manifest.parquet", index=False)
+            gens = _generators()
+            record = {
+                "format": BUILD_FORMAT,
+                "name": MINI_NAME,
+                "code_version": BUILD_CODE_VERSION,
+                "config": asdict(cfg),
+                "seed": cfg.seed,
+                "counts": {str(k): int(v) for k, v in df["generator"].value_counts().sort_index().items()},
+                "n_identities_real": int(df.loc[df["generator"] == "real", "identity"].nunique()),
+                "manifest_hash": manifest_hash(df),
+                "weights_sha256": _weights_hashes(gens) if loader is None else {},
+                "sampling_threads": SAMPLING_THREADS,
+                "sampling_device": device if loader is None else "custom loader",
+                "versions": _versions(),
+                "build_seconds": round(time.perf_counter() - t0, 2),
+                "file_sizes": sizes,
+            }
+            write_json_atomic(tmp / "build.json", record)
+            _swap_into_place(tmp, root)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    _say(progress, f"DFAD-Mini built at {root} ({len(df)} images, {record['build_seconds']} s)")
+    return root / "manifest.parquet"
+
+
+def _swap_into_place(tmp: Path, root: Path) -> None:
+    """Rename the finished build onto ``root``; an old build is moved aside first, then deleted."""
+    old = None
+    if root.exists():
+        old = root.parent / f".{root.name}.old-{os.getpid()}-{random.getrandbits(32):08x}"
+        os.replace(root, old)
+    os.replace(tmp, root)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    import PIL
+
+    out = {"numpy": np.__version__, "pandas": pd.__version__, "pillow": PIL.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # the renderer-only path does not need torch
+        pass
+    return out
+
+
+def check_mini_build(root: Path, cfg: MiniBuildConfig | None = None, *, full: bool = False) -> str | None:
+    """Why the build at ``root`` cannot be reused (``None`` when it is valid).
+
+    Checks build.json (format, code version, config, current weight hashes), the manifest hash,
+    every file's size, and the sha256 of a random sample of files (every file when ``full``).
+    """
+    cfg = cfg or MiniBuildConfig()
+    meta_path, manifest_path = root / "build.json", root / "manifest.parquet"
+    if not meta_path.is_file() or not manifest_path.is_file():
+        return "no complete build (build.json or manifest.parquet missing)"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"build.json unreadable ({type(exc).__name__})"
+    if meta.get("format") != BUILD_FORMAT or meta.get("code_version") != BUILD_CODE_VERSION:
+        return f"built by another code version ({meta.get('code_version')!r}, now {BUILD_CODE_VERSION!r})"
+    if meta.get("config") != asdict(cfg):
+        return f"built with another config ({meta.get('config')}, requested {asdict(cfg)})"
+    if cfg.loader == "committed-weights":
+        current = _weights_hashes(_generators())
+        recorded = meta.get("weights_sha256", {})
+        changed = [k for k, v in current.items() if v is not None and recorded.get(k) != v]
+        if changed:
+            return f"generator weights changed since the build: {', '.join(changed)}"
+    try:
+        df = pd.read_parquet(manifest_path)
+    except (OSError, ValueError) as exc:
+        return f"manifest.parquet unreadable ({type(exc).__name__})"
+    if manifest_hash(df) != meta.get("manifest_hash"):
+        return "manifest.parquet does not match the hash recorded in build.json"
+    sizes: dict[str, int] = meta.get("file_sizes", {})
+    if set(sizes) != set(df["path"]):
+        return "build.json file list does not match the manifest"
+    for rel, size in sizes.items():
+        try:
+            if (root / rel).stat().st_size != size:
+                return f"image {rel} has changed size"
+        except OSError:
+            return f"image {rel} is missing"
+    rows = list(df[["path", "content_hash"]].itertuples(index=False, name=None))
+    if not full and len(rows) > HASH_SAMPLE:
+        rows = random.Random().sample(rows, HASH_SAMPLE)
+    for rel, digest in rows:
+        if _sha256_file(root / rel) != digest:
+            return f"image {rel} does not match its content_hash"
+    return None
+
+
+def _stderr_progress(msg: str) -> None:
+    print(f"[dfad-bench mini] {msg}", file=sys.stderr, flush=True)
+
+
+def ensure_mini_built(progress: Progress | None = None) -> Path:
+    """The embedded benchmark's manifest path, building (or rebuilding) it when missing or invalid.
+
+    Silent when the cached build is valid; a build reports its stages on stderr by default.
+    """
+    return build_mini(progress=progress or _stderr_progress)
+
+
+def _require_weights(gens: Sequence[_GeneratorRow]) -> None:
+    """Fail before the long rendering step if a committed weights file is missing."""
+    from dfad_bench.mini.generators import weights_path
+
+    missing = [str(weights_path(g.name)) for g in gens if not g.manipulation and g.weights_file is not None
+               and not weights_path(g.name).is_file()]
+    if missing:
+        raise DfadError(
+            f"cannot build DFAD-Mini: generator weights missing ({', '.join(missing)}); "
+            "train them with `python -m dfad_bench.mini.train`"
+        )
+
+
+def build_summary(manifest_path: Path) -> dict[str, Any]:
+    """Counts per generator and identities, for the CLI and docs."""
+    meta = json.loads((Path(manifest_path).parent / "build.json").read_text())
+    return {k: meta[k] for k in ("name", "counts", "n_identities_real", "seed", "manifest_hash", "build_seconds")}
+
+
+__all__ = [
+    "BUILD_CODE_VERSION", "MINI_NAME", "MiniBuildConfig", "build_mini", "build_summary", "check_mini_build",
+    "ensure_mini_built", "mini_root",
+]
