@@ -10,7 +10,7 @@ normalisation they were trained with ([-1, 1]; see :mod:`baselines.cnn.pretraine
 fine-tuned, a linear detection head trained with binary cross-entropy, early stopping and
 checkpoint selection on the validation split only.
 Simplified: Lite0 (4.7M parameters) instead of Xception / EfficientNet-B4, so that it trains on
-CPU; input resized to ``image_size`` (128 px by default for the 64 px DFAD-Mini faces: set
+CPU; input resized to ``image_size`` (64 px by default, the DFAD-Mini resolution, which keeps a CPU run to minutes: set
 ``image_size=224`` on photographs); no face cropping (the benchmark's images are face crops);
 no augmentation; two extra linear heads (family, generator) trained jointly with the detection
 loss (``attribution_weight``) for closed-set attribution, as in multi-task DFAD baselines.
@@ -40,7 +40,7 @@ CARD = ModelCard(
         "batch_size": 32,
         "lr": 5e-4,
         "weight_decay": 1e-4,
-        "image_size": 128,
+        "image_size": 64,
         "pretrained": True,
         "drop_rate": 0.2,
     },

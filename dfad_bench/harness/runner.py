@@ -31,6 +31,10 @@ from dfad_bench.scoring import score_predictions
 from dfad_bench.splits import split_manifest
 
 
+#: Learned-state attributes a model may expose for the record (what val chose, how it trained).
+TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_count_")
+
+
 @dataclass
 class RunOptions:
     model: str
@@ -208,7 +212,7 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
             label_spaces={k: v.to_dict() for k, v in split.label_spaces.items()},
             command=" ".join(shlex.quote(a) for a in ["dfad-bench", *sys.argv[1:]]) if sys.argv else "",
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            training={k: getattr(model, k) for k in ("history_", "best_epoch_") if hasattr(model, k)},
+            training={k: getattr(model, k) for k in TRAINING_FIELDS if hasattr(model, k)},
         )
         # Predictions first, record last: a record.json always has its predictions beside it.
         write_with_atomic(run_dir / "predictions.parquet", lambda p: frame.to_parquet(p, index=False))
