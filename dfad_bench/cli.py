@@ -231,6 +231,7 @@ def submit(
 def mini_build(
     force: Annotated[bool, typer.Option(help="Rebuild even if a valid build exists.")] = False,
     seed: Annotated[int, typer.Option(help="Build seed.")] = 0,
+    device: Annotated[str, typer.Option(help="Device for sampling the generators (cpu or cuda).")] = "cpu",
 ) -> None:
     """Generate DFAD-Mini from the committed weights into the user cache (reused when valid)."""
     import time
@@ -238,7 +239,7 @@ def mini_build(
     from dfad_bench.mini.build import build_mini, build_summary
 
     t0 = time.perf_counter()
-    path = build_mini(seed=seed, force=force)
+    path = build_mini(seed=seed, force=force, device=device)
     summary = build_summary(path)
     table = Table(title=f"DFAD-Mini ({path.parent})")
     table.add_column("generator")
@@ -247,6 +248,18 @@ def mini_build(
         table.add_row(g, str(n))
     console.print(table)
     console.print(f"manifest {path} (hash {summary['manifest_hash'][:12]}), {time.perf_counter() - t0:.1f} s")
+
+
+@mini_app.command("check")
+def mini_check(full: Annotated[bool, typer.Option(help="Hash every image (slower).")] = False) -> None:
+    """Check the cached DFAD-Mini build; exit 1 with the reason when it is missing or corrupted."""
+    from dfad_bench.mini.build import check_mini_build, mini_root
+
+    problem = check_mini_build(mini_root(), full=full)
+    if problem:
+        err_console.print(f"DFAD-Mini at {mini_root()}: {problem}")
+        raise typer.Exit(1)
+    console.print(f"DFAD-Mini at {mini_root()}: ok")
 
 
 @mini_app.command("preview")
