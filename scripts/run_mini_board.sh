@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerate the DFAD-Mini leaderboard: run models x protocols x seeds, keep each run's
+# record.json under leaderboards/records/ (tables are built from records alone), render tables.
+# Usage: bash scripts/run_mini_board.sh "model1 model2" "protocol1 protocol2" "0 1 2"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODELS=${1:-"gazeclip clip-linear clip-zeroshot"}
+PROTOCOLS=${2:-"unseen-flow"}
+SEEDS=${3:-"0 1 2"}
+RESULTS=${RESULTS:-results/mini}
+BIN=${BIN:-.venv/bin/dfad-bench}
+for protocol in $PROTOCOLS; do
+  for seed in $SEEDS; do
+    for model in $MODELS; do
+      if find "leaderboards/records/$protocol/$model" -path "*seed$seed-*" -name record.json 2>/dev/null | grep -q .; then
+        continue  # already on the board
+      fi
+      echo "== $model $protocol seed $seed ($(date +%H:%M:%S))"
+      "$BIN" run --model "$model" --protocol "$protocol" --seed "$seed" --results "$RESULTS" --quiet || { echo "FAILED: $model $protocol $seed"; continue; }
+      for rec in $(find "$RESULTS/$protocol/$model" -path "*seed$seed-*" -name record.json); do
+        dest="leaderboards/records/${rec#"$RESULTS"/}"
+        mkdir -p "$(dirname "$dest")" && cp "$rec" "$dest"
+      done
+    done
+  done
+done
+"$BIN" leaderboard --results leaderboards/records --format md --output leaderboards/mini.md
+"$BIN" leaderboard --results leaderboards/records --format html --output leaderboards/index.html
+"$BIN" leaderboard --results leaderboards/records --format csv --output leaderboards/mini.csv
+"$BIN" leaderboard --results leaderboards/records --format latex --output leaderboards/mini.tex
