@@ -1,0 +1,61 @@
+"""GazeCLIP: gaze-guided CLIP for fine-grained deepfake attribution and detection (docs/GAZECLIP.md).
+
+This module holds only the light model card (no torch import), so ``dfad-bench list models`` stays
+fast; the model lives in :mod:`gazeclip.model`.
+"""
+
+from dfad_bench.contract import ModelCard
+
+PAPER = (
+    "Zhang, Shen, Yu, Ma, Gao. GazeCLIP, a gaze-guided CLIP for fine-grained deepfake attribution and detection. "
+    "arXiv:2603.29295, March 2026 (only the abstract is public; this is an independent re-implementation, "
+    "see docs/GAZECLIP.md)"
+)
+
+DEFAULT_CONFIG: dict = {
+    # encoders (frozen)
+    "backbone": "clip-mini",  # any dfad_bench.backbones name: clip-mini, ViT-B-16:openai, ARCH:/path/w.safetensors
+    "gaze": "gaze-mini",  # a registered gaze encoder name; false switches the gaze domain off
+    # module switches
+    "gie": True,  # gaze-aware image encoder: (gaze-conditioned) prompts in the last ViT blocks
+    "vpe": True,  # visual perception encoder: gated appearance x gaze fusion
+    "lre": True,  # language refinement encoder on the prompts' token embeddings
+    "aws": True,  # adaptive-enhanced word selector inside the LRE
+    "prompt_levels": ["authenticity", "forgery_type", "family", "generator"],
+    # sizes
+    "n_gaze_prompts": 4,  # K prompt tokens per prompted block
+    "gie_layers": 1,  # how many final ViT blocks receive prompts (the rest is frozen and cached)
+    "gaze_token_dim": 64,
+    "vpe_heads": 4,
+    "lre_rank": 8,
+    "aws_hidden": 16,
+    # training
+    "epochs": 30,
+    "batch_size": 256,
+    "lr": 2e-3,
+    "weight_decay": 1e-4,
+    "patience": 6,
+    "w_contrastive": 0.5,
+    "w_attribution": 1.0,
+    "w_detection": 1.0,
+    "w_gaze": 0.2,
+    "temperature_init": 0.07,
+    # performance
+    "token_cache_mb": 2048,  # above this the GIE prefix tokens are streamed instead of cached
+    "encode_batch_size": 256,
+}
+
+CARD = ModelCard(
+    name="gazeclip",
+    factory="gazeclip.model:GazeCLIP",
+    description=(
+        "GazeCLIP: frozen CLIP + gaze encoder; forgery gaze prompts in the ViT (GIE), gated appearance x gaze fusion (VPE), "
+        "hierarchical fine-grained prompts refined by an LRE with adaptive word selection; attribution and detection from "
+        "one image-text matching, open-vocabulary"
+    ),
+    inputs=("pixels", "gaze", "text"),
+    open_vocabulary=True,
+    paper=PAPER,
+    trained_on="the protocol's train split only; frozen CLIP and gaze encoders pretrained elsewhere (see their sidecars)",
+    default_config=DEFAULT_CONFIG,
+)
