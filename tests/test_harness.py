@@ -110,3 +110,22 @@ def test_listing_models_imports_no_torch():
     code = "import sys; from dfad_bench.registry import list_models; list_models(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_preflight_fails_fast_on_unavailable_backbone(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from dfad_bench.harness.preflight import preflight
+
+    # Warm-up: module imports (torch, open_clip) are not what is measured, the hub failure is.
+    with pytest.raises(DfadError):
+        preflight({"backbone": "ViT-B-16:openai"})
+    t0 = time.perf_counter()
+    with pytest.raises(DfadError, match="ViT-B-16:openai"):
+        preflight({"backbone": "ViT-B-16:openai"})
+    assert time.perf_counter() - t0 < 2.0
+    with pytest.raises(DfadError, match="did you mean gaze-mini"):
+        preflight({"gaze": "gaze-mnii"})
+    with pytest.raises(DfadError, match="weights file not found"):
+        preflight({"backbone": f"clip-mini:{tmp_path / 'missing.safetensors'}"})

@@ -22,6 +22,7 @@ from dfad_bench.benchmarks import resolve_benchmark
 from dfad_bench.contract import DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.images import make_loader_factory, prescan_images
+from dfad_bench.harness.preflight import preflight
 from dfad_bench.harness.record import RunRecord, git_commit, hardware_info, make_run_id, package_versions
 from dfad_bench.manifest import Manifest
 from dfad_bench.paths import default_results_dir
@@ -124,6 +125,7 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
     unknown = set(opts.overrides) - set(card.default_config)
     if unknown:
         raise DfadError(f"--set {sorted(unknown)[0]}: model {opts.model} has no such option; options: {sorted(card.default_config)}")
+    preflight(config)
     bench_name, manifest = resolve_benchmark(opts.benchmark)
 
     t0 = time.perf_counter()
