@@ -34,7 +34,7 @@ CARD = ModelCard(
         "n_ctx": 16,
         "init_std": 0.02,
         "epochs": 30,
-        "batch_size": 64,
+        "batch_size": 256,
         "lr": 0.002,
         "momentum": 0.9,
         "weight_decay": 5e-4,
