@@ -43,6 +43,7 @@ DEFAULT_CONFIG: dict = {
     # performance
     "token_cache_mb": 2048,  # above this the GIE prefix tokens are streamed instead of cached
     "encode_batch_size": 256,
+    "head_threads": 1,  # torch threads while training/applying the small heads on CPU (0: leave as is)
 }
 
 CARD = ModelCard(

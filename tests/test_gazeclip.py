@@ -79,7 +79,7 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def toy_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gazeclip_bench")
-    table = toy_manifest(n_identities=24, images_per_identity=2, fakes_per_generator=12)
+    table = toy_manifest(n_identities=20, images_per_identity=2, fakes_per_generator=10)
     write_toy_images(table, root, size=32)
     table.to_parquet(root / "manifest.parquet", index=False)
     return root / "manifest.parquet"
@@ -215,6 +215,28 @@ def test_gie_tail_equals_backbone_deep_prompt_tuning(tiny_backbone: str) -> None
         GazeAwareImageEncoder(bb, depth + 1)
 
 
+def test_streamed_frozen_inputs_match_the_cache(tiny_backbone: str, toy_bench: Path) -> None:
+    from dfad_bench.backbones import create_backbone
+    from dfad_bench.cache.content import content_hashes
+    from dfad_bench.contract import DataView
+    from dfad_bench.harness.images import make_loader_factory
+    from gazeclip.gie import GazeAwareImageEncoder, appearance_inputs
+
+    table = pd.read_parquet(toy_bench).iloc[::5].reset_index(drop=True)
+    table["content_hash"] = content_hashes(table, toy_bench.parent)
+    view = DataView(table, toy_bench.parent, "train", True, make_loader_factory("cpu", 0))
+    bb = create_backbone(tiny_backbone)
+    rows = np.array([3, 0, 7, 5])
+    for layers in (1, 2):  # summary cache, token cache
+        gie = GazeAwareImageEncoder(bb, layers)
+        cached = appearance_inputs(view, bb, gie, max_cache_mb=1e6)
+        streamed = appearance_inputs(view, bb, gie, max_cache_mb=0)
+        assert not cached.streamed and streamed.streamed
+        a, b = cached.batch(rows, torch.device("cpu")), streamed.batch(rows, torch.device("cpu"))
+        assert a.shape == b.shape == (4, gie.frozen_dim)
+        assert torch.allclose(a, b, rtol=1e-2, atol=1e-2)  # the token cache is float16
+
+
 def test_trimmed_text_encoding_is_exact(tiny_backbone: str) -> None:
     from dfad_bench.backbones import create_backbone
     from gazeclip.network import encode_text_trimmed
@@ -257,7 +279,7 @@ def test_every_switch_changes_the_parameter_count() -> None:
 @pytest.mark.parametrize("switch", [*SWITCHES, "prompt_levels"])
 def test_each_ablation_runs_and_changes_the_outputs(switch, toy_bench, tiny_backbone, default_run, tmp_path) -> None:
     over = SWITCHES.get(switch, {"prompt_levels": ["family", "generator"]})
-    rec, run_dir = _run(toy_bench, tiny_backbone, tmp_path, **over)
+    rec, run_dir = _run(toy_bench, tiny_backbone, tmp_path, epochs=1, **over)
     preds = pd.read_parquet(run_dir / "predictions.parquet")
     base = default_run[1]
     assert list(preds.columns) == list(base.columns)
@@ -293,10 +315,10 @@ def test_frozen_parts_are_encoded_once(toy_bench, tiny_backbone, tmp_path, monke
 
     monkeypatch.setattr(Backbone, "encode_uint8", counting)
     StubGaze.encoded = 0
-    rec, _ = _run(toy_bench, tiny_backbone, tmp_path / "a", gie=False, epochs=3)
+    rec, _ = _run(toy_bench, tiny_backbone, tmp_path / "a", gie=False, epochs=2)
     n_images = sum(rec.split_counts[r] for r in ("train", "val", "test"))
     assert calls["clip"] == n_images and StubGaze.encoded == n_images  # once per image, not per epoch
-    _run(toy_bench, tiny_backbone, tmp_path / "b", gie=False, lre=False, epochs=2)
+    _run(toy_bench, tiny_backbone, tmp_path / "b", gie=False, lre=False, epochs=1)
     assert calls["clip"] == n_images and StubGaze.encoded == n_images  # a second run reuses the caches
 
 

@@ -32,7 +32,7 @@ from dfad_bench.scoring import score_predictions
 from dfad_bench.splits import split_manifest
 
 #: Learned-state attributes a model may expose for the record (what val chose, how it trained).
-TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_count_")
+TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_counts_")
 
 
 @dataclass
