@@ -139,7 +139,8 @@ def score(
     result = split_manifest(manifest, proto, seed)
     pred = _read_any_table(predictions)
     metrics = score_predictions(pred, result, where=str(predictions), n_bootstrap=n_bootstrap)
-    metrics = {"protocol": proto.name, "protocol_version": proto.version, "protocol_hash": proto.hash, "manifest_hash": manifest.hash, "seed": seed, **metrics}
+    metrics = {"protocol": proto.name, "protocol_version": proto.version, "protocol_hash": proto.hash, "manifest_hash": manifest.hash,
+               "samples_hash": manifest.samples_hash, "seed": seed, **metrics}
     text = json.dumps(metrics, indent=2, sort_keys=True, allow_nan=False)
     if output:
         write_json_atomic(output, metrics)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from dfad_bench.errors import DfadError
 from dfad_bench.labels import LabelSpace
-from dfad_bench.taxonomy import Taxonomy
+from dfad_bench.taxonomy import REAL, Taxonomy
 
 #: What a model may ask the harness for.
 KNOWN_INPUTS = ("pixels", "faces", "gaze", "text")
@@ -145,6 +145,31 @@ class Predictions:
     generator_classes: tuple[str, ...] = ()
     generator_probs: np.ndarray | None = None
     embedding: np.ndarray | None = None
+
+    @classmethod
+    def from_attribution(
+        cls,
+        sample_ids: list[str],
+        family: tuple[tuple[str, ...], np.ndarray],
+        generator: tuple[tuple[str, ...], np.ndarray],
+        embedding: np.ndarray | None = None,
+    ) -> Predictions:
+        """Predictions of a model whose detection is read off its family attribution:
+        ``fake_score = 1 - p(real)`` (the CLIP-prompt models). ``family``/``generator`` are
+        (classes, probabilities); the family classes must include ``real``."""
+        fam_classes, fam_probs = family
+        if REAL not in fam_classes:
+            raise DfadError(f"family classes {list(fam_classes)} have no {REAL!r} class; cannot score fakes as 1 - p(real)")
+        real = fam_classes.index(REAL)
+        return cls(
+            sample_ids=sample_ids,
+            fake_score=np.clip(1.0 - fam_probs[:, real], 0.0, 1.0),
+            family_classes=fam_classes,
+            family_probs=fam_probs,
+            generator_classes=generator[0],
+            generator_probs=generator[1],
+            embedding=embedding,
+        )
 
     def validate(self, expected_ids: list[str], ctx: RunContext, open_vocabulary: bool, who: str) -> None:
         """Enforce the contract: shapes, finite scores, probabilities over the handed label space."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ GAZE_COLUMNS: tuple[str, ...] = (
     "gaze_right_yaw",
 )
 SPLIT_HINTS: tuple[str, ...] = ("train", "val", "test")
+#: Columns that digest image bytes. They pin one copy of the images, not the samples: a
+#: re-encoded copy, or a generated benchmark rebuilt on another CPU type (float rounding flips a
+#: few pixels by one level), has other digests but the same samples, labels and splits.
+BYTE_DIGEST_COLUMNS: tuple[str, ...] = ("content_hash",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ class Manifest:
     root: Path
     hash: str
     taxonomy: Taxonomy = field(repr=False)
+
+    @cached_property
+    def samples_hash(self) -> str:
+        """:func:`samples_hash` of the table: what leaderboards group runs by."""
+        return samples_hash(self.table)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -128,6 +138,12 @@ def manifest_hash(df: pd.DataFrame) -> str:
     for row in text.itertuples(index=False, name=None):
         h.update(("\x1f".join("" if v is None else (repr(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in row) + "\n").encode())
     return h.hexdigest()
+
+
+def samples_hash(df: pd.DataFrame) -> str:
+    """:func:`manifest_hash` without the byte-digest columns: identifies the samples, their
+    annotations and hence every split, whatever copy of the image bytes is at hand."""
+    return manifest_hash(df.drop(columns=[c for c in BYTE_DIGEST_COLUMNS if c in df.columns]))
 
 
 def build_manifest(df: pd.DataFrame, root: Path, source: str) -> Manifest:

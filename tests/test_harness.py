@@ -129,3 +129,17 @@ def test_preflight_fails_fast_on_unavailable_backbone(tmp_path, monkeypatch):
         preflight({"gaze": "gaze-mnii"})
     with pytest.raises(DfadError, match="weights file not found"):
         preflight({"backbone": f"clip-mini:{tmp_path / 'missing.safetensors'}"})
+
+
+def test_predictions_from_attribution_scores_fakes_as_one_minus_p_real() -> None:
+    import numpy as np
+
+    from dfad_bench.contract import Predictions
+
+    fam = np.array([[0.9, 0.1], [0.2, 0.8], [1.0 + 1e-9, 0.0]])
+    gen = np.array([[1.0], [1.0], [1.0]])
+    p = Predictions.from_attribution(["a", "b", "c"], (("real", "gan"), fam), (("g1",), gen))
+    np.testing.assert_allclose(p.fake_score, [0.1, 0.8, 0.0])  # clipped to [0, 1]
+    assert p.family_classes == ("real", "gan") and p.generator_probs is gen
+    with pytest.raises(DfadError, match="no 'real' class"):
+        Predictions.from_attribution(["a"], (("gan", "diffusion"), fam[:1]), (("g1",), gen[:1]))

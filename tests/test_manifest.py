@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from dfad_bench.errors import DfadError
-from dfad_bench.manifest import load_manifest, manifest_hash
+from dfad_bench.manifest import load_manifest, manifest_hash, samples_hash
 from dfad_bench.testing import toy_manifest
 
 
@@ -21,6 +21,17 @@ def test_hash_is_order_independent_and_content_sensitive():
     changed = df.copy()
     changed.loc[3, "identity"] = "someone-else"
     assert manifest_hash(changed) != manifest_hash(df)
+
+
+def test_samples_hash_ignores_image_bytes_only():
+    """Another copy of the images (other byte digests) keeps the samples hash; a label change does not."""
+    df = toy_manifest().assign(content_hash=lambda d: [f"{i:064x}" for i in range(len(d))])
+    recopied = df.assign(content_hash=lambda d: [f"{i + 7:064x}" for i in range(len(d))])
+    assert manifest_hash(recopied) != manifest_hash(df)
+    assert samples_hash(recopied) == samples_hash(df) == samples_hash(df.drop(columns=["content_hash"]))
+    relabelled = df.copy()
+    relabelled.loc[5, "identity"] = "someone-else"
+    assert samples_hash(relabelled) != samples_hash(df)
 
 
 @pytest.mark.parametrize(

@@ -328,3 +328,14 @@ def test_preconditioning_is_the_linear_estimate_of_v_and_its_residual_std(path):
         assert abs(slope.item() - c_skip) < 0.01
         assert abs((v - c_skip * x_t).std().item() - c_out) < 0.01
         assert abs((c_in * x_t).std().item() - 1.0) < 0.01
+
+
+def test_cli_without_sample_grids(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["--only", "mini-dcgan", "--steps", "1", "--batch-size", "4", "--n-train", "8", "--workers", "1",
+               "--grid-samples", "0", "--out", str(out)])
+    assert rc == 0 and (out / "weights" / "mini-dcgan.safetensors").is_file()
+    assert not [p for p in out.rglob("*.png") if p.name != "loss_curves.png"]
+    assert json.loads((out / "summary.json").read_text())["generators"]["mini-dcgan"]["sample_seconds_per_image"] is None
+    with pytest.raises(SystemExit):
+        main(["--only", "mini-dcgan", "--grid-samples", "-1", "--out", str(out)])

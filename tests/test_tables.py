@@ -43,6 +43,7 @@ def _record(
     ips: float | None = 100.0,
     stored_mean_unseen: float | None | str = "auto",
     manifest_hash: str = MANIFEST,
+    samples_hash: str | None = "same-as-manifest",
     protocol_hash: str | None = None,
     status: str = "complete",
 ) -> dict:
@@ -81,6 +82,8 @@ def _record(
         "protocol_hash": protocol_hash or HASHES[protocol],
         "benchmark": "mini",
         "manifest_hash": manifest_hash,
+        **({"samples_hash": manifest_hash if samples_hash == "same-as-manifest" else samples_hash}
+           if samples_hash is not None else {}),
         "seed": seed,
         "selection_rule": "val-only",
         "threshold": {"fixed": 0.5, "val": 0.4, "chosen_on": "val"},
@@ -294,12 +297,29 @@ def test_protocol_hash_conflict_is_an_error(results: Path) -> None:
     assert "closed@1" in str(err.value) and str(stale) in str(err.value)
 
 
-def test_other_manifest_is_a_separate_board(results: Path) -> None:
+def test_other_samples_are_a_separate_board(results: Path) -> None:
     _write(results, _record("alpha", 0, CLOSED, {"gan-a": 0.9}, set(), manifest_hash="9" * 64), name="other")
     boards = build_boards(load_records(results), CLOSED)
-    assert sorted(b.manifest_hash[0] for b in boards) == ["9", "m"]
+    assert sorted(b.samples_hash[0] for b in boards) == ["9", "m"]
     with pytest.raises(DfadError, match="span 2 boards"):
         build_board(load_records(results), CLOSED)
+
+
+def test_same_samples_other_image_bytes_share_a_board(results: Path) -> None:
+    """E.g. DFAD-Mini built on another CPU type: same samples, a few pixels differ by one level."""
+    _write(results, _record("delta", 0, CLOSED, {"diff-a": 0.7, "gan-a": 0.9}, set(), manifest_hash="9" * 64,
+                            samples_hash=MANIFEST), name="other-cpu")
+    board = build_board(load_records(results), CLOSED)
+    assert board.samples_hash == MANIFEST and board.manifest_hashes == tuple(sorted([MANIFEST, "9" * 64]))
+    assert "delta" in [r.label for r in board.rows]
+    text = render_boards([board], "md")
+    assert "2 builds with the same samples but different image bytes" in text
+
+
+def test_record_without_samples_hash_uses_its_manifest_hash(results: Path) -> None:
+    _write(results, _record("delta", 0, CLOSED, {"diff-a": 0.7, "gan-a": 0.9}, set(), samples_hash=None), name="old")
+    board = build_board(load_records(results), CLOSED)
+    assert "delta" in [r.label for r in board.rows] and board.manifest_hashes == (MANIFEST,)
 
 
 def test_duplicate_seed_and_inconsistent_mean_are_errors(results: Path, tmp_path: Path) -> None:
@@ -328,7 +348,8 @@ def test_two_configs_of_one_model_are_separate_rows(tmp_path: Path) -> None:
 def test_markdown(results: Path) -> None:
     text = render_boards(build_boards(load_records(results)), "md")
     assert text.startswith(f"<!-- {GENERATED} -->")
-    assert f"## unseen-flow@1 · benchmark mini · manifest {MANIFEST[:12]}" in text
+    assert f"## unseen-flow@1 · benchmark mini · samples {MANIFEST[:12]}" in text
+    assert f"protocol hash `{HASHES['unseen-flow'][:12]}` · manifest {MANIFEST[:12]} · " in text
     assert "## closed@1 · benchmark mini" in text
     assert "| alpha | 92.0 ± 2.0 | **82.0 ± 2.0** | **87.0 ± 2.0** | **65.0 ± 5.0** | **40.0 ± 0.0** |" in text
     assert "| gamma | **99.0** | — | — | 50.0 | 30.0 |" in text

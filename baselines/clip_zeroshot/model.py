@@ -90,14 +90,7 @@ class ClipZeroShot(BaseModel):
         feats = self._features(data)
         fam = self._probs(feats, "family", self.logit_scale_)
         gen = self._probs(feats, "generator", self.logit_scale_)
-        real = self.classes_["family"].index(REAL)
-        return Predictions(
-            sample_ids=data.sample_ids,
-            fake_score=np.clip(1.0 - fam[:, real], 0.0, 1.0),
-            family_classes=self.classes_["family"],
-            family_probs=fam,
-            generator_classes=self.classes_["generator"],
-            generator_probs=gen,
-            embedding=feats.astype(np.float32),
+        return Predictions.from_attribution(
+            data.sample_ids, (self.classes_["family"], fam), (self.classes_["generator"], gen), feats.astype(np.float32)
         )
 

@@ -163,13 +163,7 @@ class CoOp(BaseModel):
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
         feats = self._features(data, torch.device(ctx.device))
         p = {lv: v.cpu().double().numpy() for lv, v in self._probs(feats).items()}
-        real = self.classes_["family"].index(REAL)
-        return Predictions(
-            sample_ids=data.sample_ids,
-            fake_score=np.clip(1.0 - p["family"][:, real], 0.0, 1.0),
-            family_classes=self.classes_["family"],
-            family_probs=p["family"],
-            generator_classes=self.classes_["generator"],
-            generator_probs=p["generator"],
-            embedding=feats.cpu().numpy().astype(np.float32),
+        return Predictions.from_attribution(
+            data.sample_ids, (self.classes_["family"], p["family"]), (self.classes_["generator"], p["generator"]),
+            feats.cpu().numpy().astype(np.float32),
         )

@@ -172,13 +172,6 @@ class ContrastiveAttribution(BaseModel):
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
         feats = self._features(data, torch.device(ctx.device))
         gen, fam, z = self._outputs(feats, self.logit_scale_)
-        real = self.classes_["family"].index(REAL)
-        return Predictions(
-            sample_ids=data.sample_ids,
-            fake_score=np.clip(1.0 - fam[:, real], 0.0, 1.0),
-            family_classes=self.classes_["family"],
-            family_probs=fam,
-            generator_classes=self.classes_["generator"],
-            generator_probs=gen,
-            embedding=z.astype(np.float32),
+        return Predictions.from_attribution(
+            data.sample_ids, (self.classes_["family"], fam), (self.classes_["generator"], gen), z.astype(np.float32)
         )

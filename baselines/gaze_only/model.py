@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from baselines.gaze_only import CARD
-from baselines.spectrum.heads import Candidate, FeatureHeadsModel
+from baselines.heads import Candidate, FeatureHeadsModel
 from dfad_bench.contract import DataView, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import gaze_features

@@ -7,9 +7,9 @@ import json
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from baselines.heads import Candidate, FeatureHeadsModel
 from baselines.spectrum import CARD
 from baselines.spectrum.features import FEATURE_KINDS, spectral_features
-from baselines.spectrum.heads import Candidate, FeatureHeadsModel
 from dfad_bench.contract import DataView, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import cached_features

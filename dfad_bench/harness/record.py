@@ -25,6 +25,7 @@ class RunRecord:
     protocol_hash: str
     benchmark: str
     manifest_hash: str
+    samples_hash: str  # manifest_hash without image-byte digests: what boards group by
     seed: int
     selection_rule: str
     threshold: dict[str, Any]

@@ -193,6 +193,7 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
             protocol_hash=protocol.hash,
             benchmark=bench_name,
             manifest_hash=manifest.hash,
+            samples_hash=manifest.samples_hash,
             seed=opts.seed,
             selection_rule=model.selection_rule,
             threshold={"fixed": 0.5, "val": metrics["detection"].get("val_threshold"), "chosen_on": "val"},

@@ -455,7 +455,8 @@ def train_all(
     if images is None:
         n_train = n_train or (30000 if str(device).startswith("cuda") else 4000)
         images = load_training_images(n_train, data_seed, out / "data", workers=workers, log=log)
-    save_grid(images[:grid_samples], grid_dir / "real.png")
+    if grid_samples > 0:
+        save_grid(images[:grid_samples], grid_dir / "real.png")
     device_name = torch.cuda.get_device_name(0) if str(device).startswith("cuda") and torch.cuda.is_available() else "cpu"
     reserve = EXPORT_RESERVE_S["cuda" if str(device).startswith("cuda") else "cpu"]
 
@@ -511,19 +512,21 @@ def _train_export_one(
     t_exp = time.perf_counter()
     wpath = export_weights(spec.name, res.checkpoint, wdir, command=command, device=device)
     gen = load_mini_generator(spec.name, device=device, weights_dir=wdir)
-    t_s = time.perf_counter()
-    samples = gen.sample(grid_samples, seed=0)
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-    sample_s = time.perf_counter() - t_s
-    save_grid(samples, grid_dir / f"{spec.name}.png")
+    sample_s = None
+    if grid_samples > 0:  # --grid-samples 0: no sample grids
+        t_s = time.perf_counter()
+        samples = gen.sample(grid_samples, seed=0)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        sample_s = time.perf_counter() - t_s
+        save_grid(samples, grid_dir / f"{spec.name}.png")
     result = TrainResult(res.name, res.steps, res.train_seconds, res.stopped_by, res.checkpoint,
                          res.final_losses, res.curve, wpath, res.components)
     entry = {
         "steps": res.steps, "train_seconds": round(res.train_seconds, 1), "stopped_by": res.stopped_by,
         "final_losses": dict(res.final_losses), "weights": wpath.name, "weights_bytes": wpath.stat().st_size,
         "n_params": int(sum(count_params(m) for m in _sampler_modules(gen))),
-        "sample_seconds_per_image": round(sample_s / max(grid_samples, 1), 5),
+        "sample_seconds_per_image": None if sample_s is None else round(sample_s / grid_samples, 5),
         "export_seconds": round(time.perf_counter() - t_exp, 1),
         "components": {c.name: {"steps": c.steps, "train_seconds": round(c.train_seconds, 1),
                                 "final_losses": dict(c.final_losses)} for c in res.components},
@@ -624,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, default=1000)
     p.add_argument("--workers", type=int, default=None, help="render processes (default: CPU count, at most 16)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--grid-samples", type=int, default=64)
+    p.add_argument("--grid-samples", type=int, default=64, help="samples in each generator's grid (0: no grids)")
     p.add_argument("--keep-going", action="store_true", help="train the other generators when one fails")
     amp = p.add_mutually_exclusive_group()
     amp.add_argument("--amp", dest="amp", action="store_true", default=None, help="bf16 autocast (default: on cuda only)")
@@ -633,7 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.grid_samples < 0:
+        parser.error(f"--grid-samples must be >= 0, got {args.grid_samples}")
     argv_list = list(sys.argv[1:] if argv is None else argv)
     command = "python -m dfad_bench.mini.train " + " ".join(shlex.quote(a) for a in argv_list)
     if args.install_bundle is not None:

@@ -128,13 +128,18 @@ class Row:
 
 @dataclass(frozen=True)
 class Board:
-    """One leaderboard: a protocol@version on one benchmark manifest."""
+    """One leaderboard: a protocol@version on one benchmark's samples (``samples_hash``).
+
+    Runs on copies of the benchmark whose image bytes differ (``manifest_hashes`` has several
+    entries, e.g. DFAD-Mini built on two CPU types) share the board; the renderers say so.
+    """
 
     protocol: str
     protocol_version: int
     protocol_hash: str
     benchmark: str
-    manifest_hash: str
+    samples_hash: str
+    manifest_hashes: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
     rows: tuple[Row, ...]
     generators: tuple[str, ...]  # the per-generator AUC columns, sorted
@@ -155,7 +160,7 @@ class Board:
 
     @property
     def title(self) -> str:
-        return f"{self.protocol_ref} · benchmark {self.benchmark} · manifest {self.manifest_hash[:12]}"
+        return f"{self.protocol_ref} · benchmark {self.benchmark} · samples {self.samples_hash[:12]}"
 
     def to_frame(self) -> pd.DataFrame:
         """Numbers in native units (fractions, not percent): ``<key>_mean``/``<key>_std`` per column."""
@@ -222,7 +227,7 @@ def config_id(model_config: Mapping[str, Any]) -> str:
 
 
 def _board_key(record: RunRecord) -> tuple[str, int, str, str]:
-    return (record.protocol, record.protocol_version, record.benchmark, record.manifest_hash)
+    return (record.protocol, record.protocol_version, record.benchmark, record.samples_hash)
 
 
 def _check_protocol_hashes(records: Sequence[RunRecord]) -> None:
@@ -335,7 +340,8 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
         protocol_version=first.protocol_version,
         protocol_hash=first.protocol_hash,
         benchmark=first.benchmark,
-        manifest_hash=first.manifest_hash,
+        samples_hash=first.samples_hash,
+        manifest_hashes=tuple(sorted({r.manifest_hash for r in records})),
         columns=columns,
         rows=tuple(rows),
         generators=generators,

@@ -72,6 +72,7 @@ class RunRecord:
     protocol_hash: str
     benchmark: str
     manifest_hash: str
+    samples_hash: str
     seed: int
     timings: Mapping[str, Any]
     metrics: Mapping[str, Any]
@@ -211,6 +212,8 @@ def parse_record(obj: Any, path: Path) -> RunRecord:
         protocol_hash=_text(obj["protocol_hash"], "protocol_hash", path),
         benchmark=_text(obj["benchmark"], "benchmark", path),
         manifest_hash=_text(obj["manifest_hash"], "manifest_hash", path),
+        # Optional: records written before it existed identify their samples by manifest_hash.
+        samples_hash=_text(obj.get("samples_hash", obj["manifest_hash"]), "samples_hash", path),
         seed=_integer(obj["seed"], "seed", path),
         timings=timings,
         metrics=metrics,

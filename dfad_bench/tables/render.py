@@ -82,12 +82,20 @@ def _display_frame(board: Board, fmt: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- per format
 
 
+def _bytes_note(board: Board) -> str:
+    """How many distinct copies of the image bytes the board's runs used (normally one)."""
+    n = len(board.manifest_hashes)
+    if n == 1:
+        return f"manifest {board.manifest_hashes[0][:12]}"
+    return f"{n} builds with the same samples but different image bytes (manifests {', '.join(h[:12] for h in board.manifest_hashes)})"
+
+
 def _md_board(board: Board) -> str:
     frame = _display_frame(board, "md")
     header = "| " + " | ".join(frame.columns) + " |"
     align = "|" + "|".join([":---"] + ["---:"] * (len(frame.columns) - 1)) + "|"
     body = ["| " + " | ".join(row) + " |" for row in frame.itertuples(index=False, name=None)]
-    meta = f"protocol hash `{board.protocol_hash[:12]}` · {board.n_runs} runs"
+    meta = f"protocol hash `{board.protocol_hash[:12]}` · {_md_escape(_bytes_note(board))} · {board.n_runs} runs"
     return "\n".join([f"## {_md_escape(board.title)}", "", meta, "", header, align, *body, ""])
 
 
@@ -104,7 +112,8 @@ def _csv_frame(board: Board) -> pd.DataFrame:
         "protocol_version": board.protocol_version,
         "protocol_hash": board.protocol_hash,
         "benchmark": board.benchmark,
-        "manifest_hash": board.manifest_hash,
+        "samples_hash": board.samples_hash,
+        "manifest_hashes": ";".join(board.manifest_hashes),
     }
     for i, (key, value) in enumerate(ident.items()):
         frame.insert(i, key, value)
@@ -126,7 +135,7 @@ def _csv(boards: Sequence[Board]) -> str:
 def _latex_board(board: Board) -> str:
     frame = _display_frame(board, "latex")
     caption = latex_escape(
-        f"{board.protocol_ref}, benchmark {board.benchmark}, manifest {board.manifest_hash[:12]}. {LEGEND}"
+        f"{board.protocol_ref}, benchmark {board.benchmark}, samples {board.samples_hash[:12]}, {_bytes_note(board)}. {LEGEND}"
     ).replace("±", r"$\pm$").replace(MISSING, "--")
     label = re.sub(r"[^A-Za-z0-9:.-]", "-", f"tab:dfad:{board.protocol}-v{board.protocol_version}:{board.benchmark}")
     return frame.to_latex(
@@ -161,7 +170,7 @@ def _html_board(board: Board) -> str:
     table = table.replace(' style="text-align: right;"', "")  # styling lives in the page CSS
     meta = (
         f"protocol hash <code>{html.escape(board.protocol_hash[:12])}</code> · "
-        f"manifest <code>{html.escape(board.manifest_hash[:12])}</code> · {board.n_runs} runs"
+        f"samples <code>{html.escape(board.samples_hash[:12])}</code> · {html.escape(_bytes_note(board))} · {board.n_runs} runs"
     )
     return f'<section>\n<h2>{html.escape(board.title)}</h2>\n<p class="meta">{meta}</p>\n{table}\n</section>'
 

@@ -20,7 +20,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dfad_bench.mini.generators.common import EMA, MiniGeneratorSpec, autocast, lr_at, set_lr
+from dfad_bench.mini.generators.common import (
+    EMA,
+    MiniGenerator,
+    MiniGeneratorSpec,
+    autocast,
+    for_inference,
+    lr_at,
+    set_lr,
+    unprefixed,
+)
 from dfad_bench.mini.generators.networks import build_net
 
 
@@ -48,6 +57,31 @@ def predict_v(net: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, path: str,
         return net(x, t).float()
     c_in, c_skip, c_out = precondition(path, t, sigma_data)
     return c_skip * x.float() + c_out * net(c_in * x, t).float()
+
+
+class DenoiserSampler(MiniGenerator):
+    """A loaded denoising network (``net.*`` tensors) with its preconditioning and time grid.
+
+    Subclasses set ``path`` ('cosine' diffusion or 'linear' flow) and ``default_steps`` and
+    implement ``_sample_batch`` with :meth:`velocity`.
+    """
+
+    path = "cosine"
+    default_steps = 25
+
+    def __init__(self, spec: MiniGeneratorSpec, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
+                 device: torch.device | str) -> None:
+        super().__init__(spec, config, device)
+        self.net = build_net(config["arch"])
+        self.net.load_state_dict(unprefixed(tensors, "net"))
+        self.net = for_inference(self.net, self.device)
+        self.sigma_data = config["arch"].get("sigma_data")
+        self.steps = int(spec.sampler_config.get("steps", self.default_steps))
+        self.time_power = float(spec.sampler_config.get("time_power", 1.0))
+
+    def velocity(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        """The model's v (diffusion) or velocity (flow) at time ``t`` for the batch ``x``."""
+        return predict_v(self.net, x, torch.full((x.shape[0],), t, device=self.device), self.path, self.sigma_data)
 
 
 class DenoiserTrainer:

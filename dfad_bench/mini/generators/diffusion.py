@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from dfad_bench.mini.generators.autoencoder import AutoEncoder
 from dfad_bench.mini.generators.common import (
-    MiniGenerator,
     MiniGeneratorSpec,
     autocast,
     for_inference,
@@ -32,8 +31,7 @@ from dfad_bench.mini.generators.common import (
     time_grid,
     unprefixed,
 )
-from dfad_bench.mini.generators.denoising import DenoiserTrainer, predict_v, uniform_t
-from dfad_bench.mini.generators.networks import build_net
+from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, uniform_t
 
 
 def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,26 +156,13 @@ class LatentDiffusionTrainer(DiffusionTrainer):
         return tensors, config
 
 
-class DDPMSampler(MiniGenerator):
+class DDPMSampler(DenoiserSampler):
     """Ancestral (DDPM posterior) sampling on a strided time grid; x0 clipped to [-1, 1]."""
-
-    def __init__(self, spec: MiniGeneratorSpec, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
-                 device: torch.device | str) -> None:
-        super().__init__(spec, config, device)
-        self.net = build_net(config["arch"])
-        self.net.load_state_dict(unprefixed(tensors, "net"))
-        self.net = for_inference(self.net, self.device)
-        self.sigma_data = config["arch"].get("sigma_data")
-        self.steps = int(spec.sampler_config.get("steps", 25))
-        self.time_power = float(spec.sampler_config.get("time_power", 1.0))
-
-    def _v(self, x: torch.Tensor, t: float) -> torch.Tensor:
-        return predict_v(self.net, x, torch.full((x.shape[0],), t, device=self.device), "cosine", self.sigma_data)
 
     def _ancestral(self, x: torch.Tensor, ts: np.ndarray, gens: Sequence[torch.Generator]) -> torch.Tensor:
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             a_t, s_t = math.cos(0.5 * math.pi * t), math.sin(0.5 * math.pi * t)
-            v = self._v(x, float(t))
+            v = self.velocity(x, float(t))
             x0 = (a_t * x - s_t * v).clamp(-1.0, 1.0)
             if s <= 0:
                 x = x0
@@ -214,18 +199,15 @@ class DDPMSampler(MiniGenerator):
         return out
 
 
-class LDMSampler(MiniGenerator):
+class LDMSampler(DenoiserSampler):
     """Deterministic DDIM (eta = 0) in latent space, then the autoencoder's decoder."""
+
+    default_steps = 20
 
     def __init__(self, spec: MiniGeneratorSpec, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
                  device: torch.device | str) -> None:
-        super().__init__(spec, config, device)
-        arch = config["arch"]
-        self.net = build_net(arch)
-        self.net.load_state_dict(unprefixed(tensors, "net"))
-        self.net = for_inference(self.net, self.device)
-        self.sigma_data = arch.get("sigma_data")
-        ae = arch["autoencoder"]
+        super().__init__(spec, config, tensors, device)
+        ae = config["arch"]["autoencoder"]
         self.decoder = AutoEncoder(tuple(ae["channels"]), ae["z_ch"]).decoder
         self.decoder.load_state_dict(unprefixed(tensors, "decoder"))
         self.decoder = for_inference(self.decoder, self.device)
@@ -233,15 +215,13 @@ class LDMSampler(MiniGenerator):
         self.latent_size = 64 // 4
         self.mean = torch.tensor(config["latent_mean"], device=self.device)[:, None, None]
         self.std = torch.tensor(config["latent_std"], device=self.device)[:, None, None]
-        self.steps = int(spec.sampler_config.get("steps", 20))
-        self.time_power = float(spec.sampler_config.get("time_power", 1.0))
 
     def _sample_batch(self, gens: Sequence[torch.Generator]) -> torch.Tensor:
         z = randn_per_image(gens, (self.z_ch, self.latent_size, self.latent_size), self.device)
         ts = time_grid(self.steps, self.time_power)
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             a_t, s_t = math.cos(0.5 * math.pi * t), math.sin(0.5 * math.pi * t)
-            v = predict_v(self.net, z, torch.full((z.shape[0],), float(t), device=self.device), "cosine", self.sigma_data)
+            v = self.velocity(z, float(t))
             z0 = a_t * z - s_t * v
             eps = s_t * z + a_t * v
             a_s, s_s = math.cos(0.5 * math.pi * s), math.sin(0.5 * math.pi * s)

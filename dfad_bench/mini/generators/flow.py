@@ -9,17 +9,8 @@ from typing import Any
 
 import torch
 
-from dfad_bench.mini.generators.common import (
-    MiniGenerator,
-    MiniGeneratorSpec,
-    for_inference,
-    prefixed,
-    randn_per_image,
-    time_grid,
-    unprefixed,
-)
-from dfad_bench.mini.generators.denoising import DenoiserTrainer, logit_normal_t, predict_v
-from dfad_bench.mini.generators.networks import build_net
+from dfad_bench.mini.generators.common import MiniGeneratorSpec, prefixed, randn_per_image, time_grid
+from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, logit_normal_t
 
 
 class FlowTrainer(DenoiserTrainer):
@@ -35,38 +26,32 @@ class FlowTrainer(DenoiserTrainer):
         return prefixed(self.ema.model.state_dict(), "net"), {"kind": self.spec.kind, "arch": dict(self.spec.arch_config)}
 
 
-class FlowSampler(MiniGenerator):
+class FlowSampler(DenoiserSampler):
     """ODE solve from noise to data with ``solver`` in {'euler', 'heun', 'midpoint'}."""
+
+    path = "linear"
+    default_steps = 12
 
     def __init__(self, spec: MiniGeneratorSpec, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
                  device: torch.device | str) -> None:
-        super().__init__(spec, config, device)
-        self.net = build_net(config["arch"])
-        self.net.load_state_dict(unprefixed(tensors, "net"))
-        self.net = for_inference(self.net, self.device)
-        self.sigma_data = config["arch"].get("sigma_data")
-        self.steps = int(spec.sampler_config.get("steps", 12))
+        super().__init__(spec, config, tensors, device)
         self.solver = str(spec.sampler_config.get("solver", "euler"))
-        self.time_power = float(spec.sampler_config.get("time_power", 1.0))
         if self.solver not in ("euler", "heun", "midpoint"):
             raise ValueError(f"{spec.name}: sampler_config.solver is {self.solver!r}, expected euler, heun or midpoint")
-
-    def _v(self, x: torch.Tensor, t: float) -> torch.Tensor:
-        return predict_v(self.net, x, torch.full((x.shape[0],), t, device=self.device), "linear", self.sigma_data)
 
     def _sample_batch(self, gens: Sequence[torch.Generator]) -> torch.Tensor:
         x = randn_per_image(gens, (3, 64, 64), self.device)
         ts = time_grid(self.steps, self.time_power)
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             h = float(s - t)
-            v = self._v(x, float(t))
+            v = self.velocity(x, float(t))
             if self.solver == "euler":
                 x = x + h * v
             elif self.solver == "midpoint":
-                x = x + h * self._v(x + 0.5 * h * v, float(t + 0.5 * h))
+                x = x + h * self.velocity(x + 0.5 * h * v, float(t + 0.5 * h))
             elif s > 0:  # Heun; the last step (to t = 0) is an Euler step, as in EDM
                 x_e = x + h * v
-                x = x + 0.5 * h * (v + self._v(x_e, float(s)))
+                x = x + 0.5 * h * (v + self.velocity(x_e, float(s)))
             else:
                 x = x + h * v
         return x.clamp(-1.0, 1.0)

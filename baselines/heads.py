@@ -1,7 +1,6 @@
 """Classical heads on fixed per-image features, with every choice made on val.
 
-Shared by the ``spectrum`` and ``gaze-only`` baselines (it lives here because a baseline package
-is the unit of ownership; it has no spectrum-specific code). A model subclasses
+Shared by the ``clip-linear``, ``spectrum`` and ``gaze-only`` baselines. A model subclasses
 :class:`FeatureHeadsModel`, says how to compute raw features and which estimators to try; this
 class fits three heads (detection, family, generator) on train, picks each head's regularisation
 on VAL only (detection: val AUC; attribution: val accuracy; ties: val log-loss, then the earlier
@@ -91,6 +90,11 @@ class FeatureHeadsModel(BaseModel):
     def setup(self, ctx: RunContext) -> None:
         """Called once at the start of fit (e.g. build a frozen encoder)."""
 
+    def embedding(self, features: np.ndarray, standardised: np.ndarray) -> np.ndarray:
+        """What ``Predictions.embedding`` reports (clustering of unseen classes): by default the
+        standardised features the heads see; ``features`` is the preprocessed, unscaled version."""
+        return standardised
+
     # -- contract ------------------------------------------------------------------------
     @property
     def selection_rule(self) -> str:
@@ -131,7 +135,8 @@ class FeatureHeadsModel(BaseModel):
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
-        x = self.scaler_.transform(self.preprocess(self.raw_features(data, ctx)))
+        features = self.preprocess(self.raw_features(data, ctx))
+        x = self.scaler_.transform(features)
         det = self.heads_["detection"]
         classes = list(det.classes_)
         fake = det.predict_proba(x)[:, classes.index(1)] if 1 in classes else np.zeros(len(x))
@@ -142,5 +147,5 @@ class FeatureHeadsModel(BaseModel):
             family_probs=column_probs(self.heads_["family"], x, self.classes_["family"]),
             generator_classes=self.classes_["generator"],
             generator_probs=column_probs(self.heads_["generator"], x, self.classes_["generator"]),
-            embedding=x.astype(np.float32),
+            embedding=self.embedding(features, x).astype(np.float32),
         )
