@@ -16,11 +16,13 @@ for protocol in $PROTOCOLS; do
         continue  # already on the board
       fi
       echo "== $model $protocol seed $seed ($(date +%H:%M:%S))"
-      "$BIN" run --model "$model" --protocol "$protocol" --seed "$seed" --results "$RESULTS" --quiet || { echo "FAILED: $model $protocol $seed"; continue; }
-      for rec in $(find "$RESULTS/$protocol/$model" -path "*seed$seed-*" -name record.json); do
-        dest="leaderboards/records/${rec#"$RESULTS"/}"
-        mkdir -p "$(dirname "$dest")" && cp "$rec" "$dest"
-      done
+      out=$("$BIN" run --model "$model" --protocol "$protocol" --seed "$seed" --results "$RESULTS" --quiet 2>&1) \
+        || { echo "FAILED: $model $protocol $seed"; echo "$out" | tail -3; continue; }
+      echo "$out" | tail -4
+      # Copy exactly the run just made (the results folder may hold stale runs of other configs).
+      rec=$(echo "$out" | tr -d '\n' | grep -o "$RESULTS/[^ ]*record.json" | tail -1)
+      dest="leaderboards/records/${rec#"$RESULTS"/}"
+      mkdir -p "$(dirname "$dest")" && cp "$rec" "$dest"
     done
   done
 done

@@ -353,3 +353,28 @@ def test_resume_from_checkpoint_matches_uninterrupted(toy_bench, tiny_backbone, 
     full = default_run[0]  # the same configuration, never interrupted
     assert resumed.metrics == full.metrics
     assert resumed.training["history_"][0]["val_score"] == full.training["history_"][0]["val_score"]
+
+
+# ----------------------------------------------------------------------------- real gaze encoders
+def _run_with_gaze(gaze: str, toy_bench: Path, tiny_backbone: str, tmp_path: Path) -> None:
+    rec, run_dir = _run(toy_bench, tiny_backbone, tmp_path, epochs=1, gaze=gaze)
+    preds = pd.read_parquet(run_dir / "predictions.parquet")
+    assert rec.model_config["gaze"] == gaze and rec.metrics["detection_auc_mean_unseen"] is not None
+    assert np.isfinite(preds["fake_score"].to_numpy()).all()
+    assert rec.training["parameter_counts_"]["total"] > 0
+
+
+def test_runs_with_the_committed_gaze_mini_encoder(toy_bench, tiny_backbone, tmp_path) -> None:
+    _run_with_gaze("gaze-mini", toy_bench, tiny_backbone, tmp_path)
+
+
+@pytest.mark.assets
+def test_runs_with_eth_xgaze_even_where_no_face_is_found(toy_bench, tiny_backbone, tmp_path, monkeypatch) -> None:
+    """The real-data gaze encoder (MTCNN + ETH-XGaze ResNet): on 32 px toy images it finds no
+    face, so every gaze is flagged invalid; the adapter must still train and predict."""
+    from test_perception_eth_xgaze import asset_folder
+
+    from dfad_bench.perception.assets import prefetch_assets
+
+    monkeypatch.setenv("DFAD_BENCH_ASSETS", str(prefetch_assets(asset_folder())))
+    _run_with_gaze("eth-xgaze", toy_bench, tiny_backbone, tmp_path)

@@ -143,3 +143,22 @@ def test_predictions_from_attribution_scores_fakes_as_one_minus_p_real() -> None
     assert p.family_classes == ("real", "gan") and p.generator_probs is gen
     with pytest.raises(DfadError, match="no 'real' class"):
         Predictions.from_attribution(["a"], (("gan", "diffusion"), fam[:1]), (("g1",), gen[:1]))
+
+
+def test_run_summary_shows_attribution_on_unseen_classes() -> None:
+    from types import SimpleNamespace
+
+    from dfad_bench.harness.runner import summarize
+
+    metrics = {
+        "detection_auc_mean_unseen": 0.9, "detection_auc_mean": 0.95, "attribution_acc_family": 0.6,
+        "attribution_acc_generator": 0.5, "detection": {"acc_val_threshold": 0.8},
+        "attribution": {"family": {"n_unseen": 10, "acc_seen": 0.8, "acc_unseen": 0.1},
+                        "generator": {"n_unseen": 0, "acc_seen": 0.5, "acc_unseen": None}},
+        "per_generator": {"g1": {"seen": False, "auc": 0.9}},
+    }
+    timings = {"fit_seconds": 1.0, "predict_seconds": 2.0, "predict_images_per_second": 10.0}
+    rows = dict(summarize(SimpleNamespace(metrics=metrics, timings=timings)))
+    assert rows["attribution ACC (family)"] == "0.6000"
+    assert rows["  seen / unseen classes"] == "0.8000 / 0.1000"  # family only: no unseen generator class
+    assert rows["  AUC g1 (unseen)"] == "0.9000"

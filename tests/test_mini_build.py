@@ -130,6 +130,9 @@ def test_build_writes_a_valid_manifest(built: Path) -> None:
         assert hashlib.sha256(data).hexdigest() == digest
     meta = json.loads((built.parent / "build.json").read_text())
     assert meta["manifest_hash"] == manifest.hash and meta["seed"] == 0 and meta["counts"]["real"] == 12
+    # seconds per stage: rendering, every generator (manipulations included), writing
+    assert set(meta["stage_seconds"]) == {"render", "write"} | (set(meta["counts"]) - {"real"})
+    assert all(v >= 0 for v in meta["stage_seconds"].values())
     assert check_mini_build(built.parent, _cfg(), full=True) is None
 
 
@@ -217,3 +220,19 @@ def test_corrupted_cache_is_detected_and_rebuilt(built: Path, tmp_path: Path) ->
     assert "another config" in check_mini_build(built.parent, other)
     (root / "manifest.parquet").write_bytes(b"garbage")
     assert check_mini_build(root, _cfg()) is not None
+
+
+class OneLevelOff(StubGenerator):
+    """The stub's images with one pixel one level brighter: what another CPU's float rounding does."""
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        out = super().sample(n, seed)
+        out[0, 0, 0, 0] = out[0, 0, 0, 0] + 1 if out[0, 0, 0, 0] < 255 else 254
+        return out
+
+
+def test_pixel_rounding_changes_the_manifest_hash_but_not_the_samples_hash(built: Path, tmp_path: Path) -> None:
+    other = build_mini(tmp_path / "mini-other-cpu", loader=OneLevelOff, workers=1, **TINY)
+    a, b = load_manifest(built), load_manifest(other)
+    assert a.hash != b.hash  # some content_hash differs
+    assert a.samples_hash == b.samples_hash  # same samples, labels and hence splits

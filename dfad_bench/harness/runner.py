@@ -239,10 +239,13 @@ def summarize(record: RunRecord) -> list[tuple[str, str]]:
     rows = [
         ("detection AUC, mean unseen", f(m.get("detection_auc_mean_unseen"))),
         ("detection AUC, mean all", f(m.get("detection_auc_mean"))),
-        ("attribution ACC (family)", f(m.get("attribution_acc_family"))),
-        ("attribution ACC (generator)", f(m.get("attribution_acc_generator"))),
-        ("ACC @ val threshold", f(m["detection"].get("acc_val_threshold"))),
     ]
+    for level in ("family", "generator"):
+        rows.append((f"attribution ACC ({level})", f(m.get(f"attribution_acc_{level}"))))
+        block = (m.get("attribution") or {}).get(level) or {}
+        if block.get("n_unseen"):  # test samples of classes the model never trained on
+            rows.append(("  seen / unseen classes", f"{f(block.get('acc_seen'))} / {f(block.get('acc_unseen'))}"))
+    rows.append(("ACC @ val threshold", f(m["detection"].get("acc_val_threshold"))))
     for g, gm in sorted(m.get("per_generator", {}).items()):
         rows.append((f"  AUC {g}{'' if gm.get('seen') else ' (unseen)'}", f(gm.get("auc"))))
     t = record.timings

@@ -227,11 +227,14 @@ def _fake_row(name: str, gens: Mapping[str, _GeneratorRow], sample_id: str, iden
 
 
 def _make_all(
-    cfg: MiniBuildConfig, loader: Loader, workers: int, progress: Progress | None
+    cfg: MiniBuildConfig, loader: Loader, workers: int, progress: Progress | None, stages: dict[str, float]
 ) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    """Render, sample and manipulate; ``stages`` receives seconds per stage (for build.json)."""
     gens = {g.name: g for g in _generators()}
     _say(progress, f"rendering {cfg.n_identities} identities x {cfg.images_per_identity} pristine faces")
+    t = time.perf_counter()
     real_images, params = _render_pristine(cfg, workers)
+    stages["render"] = time.perf_counter() - t
     rows: list[dict[str, Any]] = []
     images: list[np.ndarray] = []
     real_ids: list[str] = []
@@ -258,10 +261,12 @@ def _make_all(
         if g.manipulation:
             continue
         _say(progress, f"sampling {n} images from {g.name}")
+        t = time.perf_counter()
         seed = _derive_seed(cfg.seed, g.name)
         sampler = get(g.name)
         with _TorchDeterminism(seed):
             fakes = _check_images(g.name, sampler.sample(n, seed=seed), n)
+        stages[g.name] = time.perf_counter() - t
         for j in range(n):
             rows.append(_fake_row(g.name, gens, f"{g.name}-{j:06d}", f"efs:{g.name}:{j:06d}"))
             images.append(fakes[j])
@@ -273,6 +278,7 @@ def _make_all(
             continue
         if g.base_generator is None:
             raise DfadError(f"mini generator {g.name} is a manipulation without a base_generator")
+        t = time.perf_counter()
         src = _pick_sources(len(real_ids), n, rng, used)
         used = src if used is None else np.union1d(used, src)
         base = get(g.base_generator)
@@ -303,6 +309,7 @@ def _make_all(
                 extras += [{"edit_strength": record["strength"]}] * (sl.stop - sl.start)
         else:
             raise DfadError(f"mini generator {g.name}: no builder for manipulation forgery type {g.forgery_type!r}")
+        stages[g.name] = time.perf_counter() - t
         for j in range(n):
             source = int(src[j])
             rows.append(_fake_row(g.name, gens, f"{g.name}-{j:06d}", rows[source]["identity"],
@@ -401,9 +408,12 @@ def build_mini(
         t0 = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.build-", dir=root.parent))
         try:
-            rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress)
+            stages: dict[str, float] = {}
+            rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress, stages)
             _say(progress, f"writing {len(rows)} images")
+            t = time.perf_counter()
             sizes = _write_images(tmp, rows, images, workers)
+            stages["write"] = time.perf_counter() - t
             df = _manifest_frame(rows)
             df.to_parquet(tmp / "manifest.parquet", index=False)
             gens = _generators()
@@ -421,6 +431,7 @@ def build_mini(
                 "sampling_device": device if loader is None else "custom loader",
                 "versions": _versions(),
                 "build_seconds": round(time.perf_counter() - t0, 2),
+                "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
                 "file_sizes": sizes,
             }
             write_json_atomic(tmp / "build.json", record)
