@@ -177,7 +177,7 @@ def run(
     for k, v in summarize(record):
         table.add_row(k, v)
     console.print(table)
-    console.print(f"record: {run_dir / 'record.json'}")
+    console.print(f"record: {run_dir / 'record.json'}", soft_wrap=True)  # one line, for scripts
 
 
 @app.command("leaderboard")

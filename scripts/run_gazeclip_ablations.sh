@@ -16,7 +16,7 @@ for seed in $SEEDS; do
     echo "== gazeclip --set $switch $PROTOCOL seed $seed ($(date +%H:%M:%S))"
     out=$("$BIN" run --model gazeclip --protocol "$PROTOCOL" --seed "$seed" --set "$switch" \
           --results "$RESULTS" --quiet 2>&1) || { echo "FAILED: $switch seed $seed"; echo "$out" | tail -3; continue; }
-    rec=$(echo "$out" | tr -d '\n' | grep -o "$RESULTS/[^ ]*record.json" | tail -1)
+    rec=$(echo "$out" | sed -n 's/^record: //p' | tail -1)
     dest="leaderboards/ablations/${rec#"$RESULTS"/}"
     mkdir -p "$(dirname "$dest")" && cp "$rec" "$dest"   # exactly the run just made, nothing stale
   done

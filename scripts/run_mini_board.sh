@@ -20,7 +20,7 @@ for protocol in $PROTOCOLS; do
         || { echo "FAILED: $model $protocol $seed"; echo "$out" | tail -3; continue; }
       echo "$out" | tail -4
       # Copy exactly the run just made (the results folder may hold stale runs of other configs).
-      rec=$(echo "$out" | tr -d '\n' | grep -o "$RESULTS/[^ ]*record.json" | tail -1)
+      rec=$(echo "$out" | sed -n 's/^record: //p' | tail -1)
       dest="leaderboards/records/${rec#"$RESULTS"/}"
       mkdir -p "$(dirname "$dest")" && cp "$rec" "$dest"
     done

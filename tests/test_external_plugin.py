@@ -42,6 +42,7 @@ def test_outside_model_is_listed_and_runs(installed, tmp_path):
     records = list((tmp_path / "results").rglob("record.json"))
     assert len(records) == 1
     assert json.loads(records[0].read_text())["model"] == "example-colour"
+    assert f"record: {records[0]}\n" in res.stdout  # whole path on one line, however long (scripts read it)
 
     board = cli(["leaderboard", "--results", str(tmp_path / "results"), "--format", "md"], installed)
     assert board.returncode == 0, board.stderr
