@@ -15,3 +15,13 @@ class DfadError(Exception):
 
 class LeakageError(DfadError):
     """Train and test share a sample, an identity, a source or identical image bytes."""
+
+
+MAX_SEED = 2**32 - 1  # numpy / scikit-learn / torch all accept seeds in [0, 2**32 - 1]
+
+
+def check_seed(seed: object, where: str) -> int:
+    """``seed`` as an int in [0, 2**32 - 1], or a DfadError naming ``where``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise DfadError(f"{where}: seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    return seed

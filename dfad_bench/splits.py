@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dfad_bench.errors import DfadError, LeakageError
+from dfad_bench.errors import DfadError, LeakageError, check_seed
 from dfad_bench.labels import LabelSpace, make_label_space
 from dfad_bench.manifest import Manifest
 from dfad_bench.protocol import Protocol
@@ -82,6 +82,7 @@ def split_manifest(manifest: Manifest, protocol: Protocol, seed: int = 0) -> Spl
     Samples of unseen generators never enter train/val: a group made only of unseen samples goes
     to test; an unseen sample in a train/val group is excluded.
     """
+    check_seed(seed, f"split of {protocol.ref}")
     table = manifest.table
     taxonomy = manifest.taxonomy
     seen, unseen = protocol.resolve_generators(taxonomy)

@@ -70,3 +70,21 @@ def test_guard_refuses_shared_identity(manifest, tmp_path):
     df.loc[df.sample_id == b, "identity"] = df.loc[df.sample_id == a, "identity"].iloc[0]
     with pytest.raises(LeakageError, match="identity"):
         check_no_leakage(build_manifest(df, tmp_path, "leaky"), res)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "0"])
+def test_bad_seeds_are_refused_with_one_line(manifest, seed):
+    from dfad_bench.errors import DfadError
+
+    with pytest.raises(DfadError, match=r"seed must be an integer in \[0, 4294967295\]"):
+        split_manifest(manifest, get_protocol("unseen-flow"), seed)
+
+
+def test_run_refuses_a_bad_seed_before_writing_anything(tmp_path):
+    from dfad_bench.errors import DfadError
+    from dfad_bench.harness.runner import RunOptions, run
+
+    with pytest.raises(DfadError, match="--seed"):
+        run(RunOptions(model="ref-stats", protocol="unseen-flow", benchmark=str(tmp_path / "absent.parquet"),
+                       seed=-1, results_dir=tmp_path / "results"))
+    assert not (tmp_path / "results").exists()

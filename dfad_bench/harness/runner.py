@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.benchmarks import resolve_benchmark
 from dfad_bench.contract import DataView, Predictions, RunContext
-from dfad_bench.errors import DfadError
+from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.harness.images import make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
 from dfad_bench.harness.record import RunRecord, git_commit, hardware_info, make_run_id, package_versions
@@ -119,6 +119,7 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
     """Train and score one model on one protocol; write record.json + predictions.parquet."""
     t_start = time.perf_counter()
     log: Callable[[str], None] = (lambda _m: None) if opts.quiet else (lambda m: print(m, file=sys.stderr))
+    check_seed(opts.seed, "--seed")
     protocol = get_protocol(opts.protocol)
     card = MODELS.card(opts.model)
     config = {**card.default_config, **opts.overrides}

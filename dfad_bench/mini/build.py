@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from dfad_bench.atomic import write_json_atomic
-from dfad_bench.errors import DfadError
+from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.manifest import manifest_hash, validate_manifest_table
 from dfad_bench.mini.finalize import finalize_image
 from dfad_bench.mini.manipulations import eye_edit, face_swap
@@ -76,6 +76,7 @@ class MiniBuildConfig:
     loader: str = "committed-weights"  # a custom loader (tests) never matches the default cache
 
     def check(self) -> None:
+        check_seed(self.seed, "build_mini")
         for name in ("n_identities", "images_per_identity", "fakes_per_generator"):
             if getattr(self, name) < 1:
                 raise DfadError(f"build_mini: {name} must be >= 1, got {getattr(self, name)}")
