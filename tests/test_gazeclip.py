@@ -364,8 +364,10 @@ def _run_with_gaze(gaze: str, toy_bench: Path, tiny_backbone: str, tmp_path: Pat
     assert rec.training["parameter_counts_"]["total"] > 0
 
 
-def test_runs_with_the_committed_gaze_mini_encoder(toy_bench, tiny_backbone, tmp_path) -> None:
-    _run_with_gaze("gaze-mini", toy_bench, tiny_backbone, tmp_path)
+@pytest.mark.parametrize("gaze", ["gaze-mini", "landmark"])
+def test_runs_with_the_committed_or_installed_gaze_encoders(gaze, toy_bench, tiny_backbone, tmp_path) -> None:
+    """gaze-mini (committed weights) and landmark (mediapipe's face mesh, shipped in its wheel)."""
+    _run_with_gaze(gaze, toy_bench, tiny_backbone, tmp_path)
 
 
 @pytest.mark.assets
