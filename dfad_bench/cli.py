@@ -320,6 +320,35 @@ def analyze_gaze_cmd(
         console.print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict | list)} or {"keys": sorted(summary)})
 
 
+@analyze_app.command("fidelity")
+def analyze_fidelity_cmd(
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path.")] = None,
+    backbone: Annotated[str, typer.Option(help="CLIP image encoder for the embeddings.")] = "clip-mini",
+    n: Annotated[int, typer.Option(help="Images per set (the same for every set; FD depends on n).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the random subsets.")] = 0,
+    output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Fréchet distance of each generator's images to pristine ones in a CLIP space, with the real-vs-real floor."""
+    from dfad_bench.atomic import write_json_atomic
+    from dfad_bench.errors import check_seed
+    from dfad_bench.fidelity import run_fidelity
+
+    if n < 2:
+        raise DfadError(f"--n must be >= 2, got {n}")
+    report = run_fidelity(benchmark, backbone, n=n, seed=check_seed(seed, "--seed"), device=device)
+    table = Table(title=f"CLIP-space Fréchet distance to pristine images ({report['benchmark']}, {backbone}, n={n})")
+    for col in ("generator", "family / type", "n", "FD", "FD / floor"):
+        table.add_column(col, justify="left" if col in ("generator", "family / type") else "right")
+    table.add_row("real (other half)", "real", str(n), f"{report['floor_fd_real_vs_real']:.4f}", "1.00")
+    for r in sorted(report["rows"], key=lambda r: r["fd"]):
+        table.add_row(r["generator"], f"{r['family']} / {r['forgery_type']}", str(r["n"]), f"{r['fd']:.4f}", f"{r['fd_over_floor']:.2f}")
+    console.print(table)
+    if output is not None:
+        write_json_atomic(output, report)
+        console.print(f"wrote {output}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: a DfadError becomes one line on stderr and exit code 2."""
     try:
