@@ -339,7 +339,24 @@ def test_two_configs_of_one_model_are_separate_rows(tmp_path: Path) -> None:
         rec["model_config"]["lr"] = lr
         _write(tmp_path, rec, name=f"lr{lr}")
     board = build_board(load_records(tmp_path), CLOSED)
-    assert len(board.rows) == 2 and all(r.label.startswith("alpha [") for r in board.rows)
+    # a tie on lr: the smaller value is the reference, the other row names its difference
+    assert sorted(r.label for r in board.rows) == ["alpha", "alpha (lr=0.2)"]
+
+
+def test_ablation_rows_are_labelled_by_what_differs() -> None:
+    from dfad_bench.tables.boards import config_labels
+
+    default = {"gaze": "gaze-mini", "gie": True, "levels": ["a", "b"], "seed": 0}
+    cfgs = {"d": default, "g": {**default, "gaze": False}, "i": {**default, "gie": False, "seed": 3},
+            "l": {**default, "levels": ["b"]}}
+    assert config_labels("m", cfgs) == {"d": "m", "g": "m (gaze=false)", "i": "m (gie=false)", "l": "m (levels=[b])"}
+    # labels that would coincide (values equal once shortened) keep the config id
+    long = {"x": {"p": "a" * 60 + "1", "q": 0}, "y": {"p": "a" * 60 + "2", "q": 0}, "z": {"p": "b", "q": 0},
+            "w": {"p": "b", "q": 1}}
+    labels = config_labels("m", long)
+    assert labels["z"] == "m" and labels["w"] == "m (q=1)"
+    assert labels["x"].endswith("…) [x]") and labels["y"].endswith("…) [y]")
+    assert config_labels("m", {"only": default}) == {"only": "m"}
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -226,6 +226,35 @@ def config_id(model_config: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).replace('"', "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def config_labels(model: str, configs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Row label per config id: ``model`` for the configuration made of each option's most common
+    value on the board, ``model (key=value, ...)`` for the options where another one differs
+    (e.g. ``gazeclip (gaze=false)`` beside ``gazeclip`` in an ablation); ``[config id]`` is
+    appended only if two labels would still coincide."""
+    if len(configs) == 1:
+        return {cid: model for cid in configs}
+    canon = {cid: {k: json.dumps(v, sort_keys=True, default=str) for k, v in cfg.items() if k != "seed"} for cid, cfg in configs.items()}
+    keys = sorted({k for c in canon.values() for k in c})
+    mode: dict[str, str | None] = {}
+    for k in keys:
+        counts: dict[str | None, int] = defaultdict(int)
+        for c in canon.values():
+            counts[c.get(k)] += 1
+        # most common value; ties go to the smallest canonical text, so labels are deterministic
+        mode[k] = min(counts, key=lambda v: (-counts[v], "" if v is None else v))
+    labels = {}
+    for cid, c in canon.items():
+        diffs = [f"{k}={_short(configs[cid].get(k))}" for k in keys if c.get(k) != mode[k]]
+        labels[cid] = f"{model} ({', '.join(diffs)})" if diffs else model
+    clashes = {lbl for lbl in labels.values() if list(labels.values()).count(lbl) > 1}
+    return {cid: f"{lbl} [{cid}]" if lbl in clashes else lbl for cid, lbl in labels.items()}
+
+
 def _board_key(record: RunRecord) -> tuple[str, int, str, str]:
     return (record.protocol, record.protocol_version, record.benchmark, record.samples_hash)
 
@@ -280,9 +309,10 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
     columns = (*metric_columns, COLUMN_SPECS["n_seeds"])
 
     # Row identity: model + configuration. Two configurations of one model get labelled rows.
-    configs: dict[str, set[str]] = defaultdict(set)
+    configs: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
     for r in records:
-        configs[r.model].add(config_id(r.model_config))
+        configs[r.model][config_id(r.model_config)] = r.model_config
+    row_labels = {(m, cid): lbl for m, cfgs in configs.items() for cid, lbl in config_labels(m, cfgs).items()}
     by_row: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
     for r in records:
         key = (r.model, config_id(r.model_config))
@@ -299,7 +329,7 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
     values: list[dict[str, float | None]] = []
     row_meta: dict[str, tuple[str, str, tuple[int, ...], tuple[str, ...]]] = {}
     for (model, cid), runs in by_row.items():
-        label = model if len(configs[model]) == 1 else f"{model} [{cid}]"
+        label = row_labels[(model, cid)]
         labels.append(label)
         seeds = tuple(sorted(runs))
         row_meta[label] = (model, cid, seeds, tuple(runs[s].run_id for s in seeds))
