@@ -60,9 +60,12 @@ def write_toy_images(table: pd.DataFrame, root: Path, size: int = 32, seed: int 
         Image.fromarray(img).save(p, format="PNG")
 
 
-def tiny_clip_backbone(folder: Path, name: str = "dfad-tiny-clip", image_size: int = 32, seed: int = 0) -> str:
+def tiny_clip_backbone(
+    folder: Path, name: str = "dfad-tiny-clip", image_size: int = 32, seed: int = 0, config: dict | None = None
+) -> str:
     """Register a tiny random open_clip config and save its weights; return a backbone name
-    (``ARCH:/path.safetensors``) usable as ``--set backbone=...`` in tests and benchmarks."""
+    (``ARCH:/path.safetensors``) usable as ``--set backbone=...`` in tests and benchmarks.
+    ``config`` replaces the default open_clip config (then ``image_size`` is ignored)."""
     import json
 
     import open_clip
@@ -71,7 +74,7 @@ def tiny_clip_backbone(folder: Path, name: str = "dfad-tiny-clip", image_size: i
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = {
+    cfg = config or {
         "embed_dim": 32,
         "vision_cfg": {"image_size": image_size, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
         "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},

@@ -6,22 +6,19 @@ safetensors file and passed as ``backbone=ARCH:/path``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import pandas as pd
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from baselines.prompting import TEMPLATES, class_text, encode_prompt_sets, prompt_sets
 from dfad_bench.contract import ModelCard
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.registry import MODELS
 from dfad_bench.taxonomy import build_taxonomy
-from dfad_bench.testing import TOY_GENERATORS, toy_manifest, write_toy_images
+from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone, toy_manifest, write_toy_images
 
 ARCH = "dfad-test-clip-baselines"
 MODELS_UNDER_TEST = ("clip-zeroshot", "clip-linear", "coop", "cpl")
@@ -49,19 +46,12 @@ def _env(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def backbone_name(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("clipcfg")
     cfg = {
         "embed_dim": 16,
         "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
     }
-    (folder / f"{ARCH}.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    model = open_clip.create_model(ARCH).eval()
-    path = folder / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return f"{ARCH}:{path}"
+    return tiny_clip_backbone(tmp_path_factory.mktemp("clipcfg"), name=ARCH, config=cfg)
 
 
 @pytest.fixture(scope="module")

@@ -6,23 +6,20 @@ it never depends on the clip-mini / gaze-mini weights and stays fast.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import pandas as pd
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.perception.gaze import GazeOutput, available_gaze_encoders, register_gaze_encoder
 from dfad_bench.taxonomy import FAMILIES, FORGERY_TYPES
-from dfad_bench.testing import TOY_GENERATORS, toy_manifest, write_toy_images
+from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone, toy_manifest, write_toy_images
 
 ARCH = "gazeclip-test-tiny"
 STUB = "gazeclip-test-stub"
@@ -61,19 +58,12 @@ def _threads() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("gazeclip_cfg")
     cfg = {
         "embed_dim": 16,
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
     }
-    (folder / f"{ARCH}.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    model = open_clip.create_model(ARCH)
-    path = folder / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return f"{ARCH}:{path}"
+    return tiny_clip_backbone(tmp_path_factory.mktemp("gazeclip_cfg"), name=ARCH, config=cfg)
 
 
 @pytest.fixture(scope="module")

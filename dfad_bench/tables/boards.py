@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -251,8 +251,8 @@ def config_labels(model: str, configs: Mapping[str, Mapping[str, Any]]) -> dict[
     for cid, c in canon.items():
         diffs = [f"{k}={_short(configs[cid].get(k))}" for k in keys if c.get(k) != mode[k]]
         labels[cid] = f"{model} ({', '.join(diffs)})" if diffs else model
-    clashes = {lbl for lbl in labels.values() if list(labels.values()).count(lbl) > 1}
-    return {cid: f"{lbl} [{cid}]" if lbl in clashes else lbl for cid, lbl in labels.items()}
+    uses = Counter(labels.values())
+    return {cid: f"{lbl} [{cid}]" if uses[lbl] > 1 else lbl for cid, lbl in labels.items()}
 
 
 def _board_key(record: RunRecord) -> tuple[str, int, str, str]:
