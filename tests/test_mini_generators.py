@@ -23,6 +23,7 @@ from dfad_bench.mini.generators import (  # noqa: E402
     load_mini_generator,
     trainable_generators,
 )
+from dfad_bench.mini.generators.latent import is_latent  # noqa: E402
 from dfad_bench.mini.generators.weightfile import save_weights  # noqa: E402
 from dfad_bench.mini.train import (  # noqa: E402
     create_trainer,
@@ -37,7 +38,7 @@ from dfad_bench.taxonomy import FAMILIES, FORGERY_TYPES  # noqa: E402
 
 torch.set_num_threads(1)
 EFS = ["mini-dcgan", "mini-resgan", "mini-ddpm", "mini-ldm", "mini-fm-unet", "mini-fm-dit"]
-MAX_PARAMS = 1_600_000  # fp16 weights of at most ~3.2 MB per generator
+MAX_PARAMS = 2_400_000  # fp16 weights of at most ~4.8 MB per generator (latent ones include their autoencoder)
 
 
 def _cheap(name: str):
@@ -51,7 +52,7 @@ def _export_random(name: str, tmp_path: Path) -> Path:
     """Weights of a freshly initialised trainer, written as the exporter writes them."""
     torch.manual_seed(0)
     trainer = create_trainer(_cheap(name), "cpu", amp=False)
-    if name == "mini-ldm":
+    if is_latent(get_mini_spec(name).arch_config):
         trainer.prepare(torch.zeros(2, 64, 64, 3, dtype=torch.uint8) + 128)
     tensors, config = trainer.export()
     return save_weights(tmp_path / get_mini_spec(name).weights_file, tensors, config, {"name": name})
@@ -111,13 +112,11 @@ def test_forward_shapes_budget_and_deterministic_sampling(name, tmp_path):
 def test_training_networks_map_batches_to_the_right_shapes():
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     t = torch.rand(2)
-    for name in ("mini-ddpm", "mini-fm-unet", "mini-fm-dit"):
-        net = create_trainer(get_mini_spec(name), "cpu", amp=False).net
-        assert net(x, t).shape == x.shape
-    ldm = create_trainer(get_mini_spec("mini-ldm"), "cpu", amp=False)
-    z = ldm.ae.encode(x)
-    assert z.shape == (2, 4, 16, 16) and ldm.ae.decode(z).shape == x.shape
-    assert ldm.net(z, t).shape == z.shape
+    for name in ("mini-ldm", "mini-ddpm", "mini-fm-unet", "mini-fm-dit"):  # latent models since mini-v2
+        tr = create_trainer(get_mini_spec(name), "cpu", amp=False)
+        z = tr.ae.encode(x)
+        assert z.shape == (2, 4, 16, 16) and tr.ae.decode(z).shape == x.shape
+        assert tr.net(z, t).shape == z.shape
     for name in ("mini-dcgan", "mini-resgan"):
         tr = create_trainer(get_mini_spec(name), "cpu", amp=False)
         fake = tr.g(torch.randn(2, tr.z_dim))
@@ -138,18 +137,19 @@ def _state_tensors(obj, prefix=""):
 @pytest.mark.parametrize("name", ["mini-dcgan", "mini-ddpm"])
 def test_resume_equals_uninterrupted_training(name, tmp_path, tiny_images):
     kw = dict(device="cpu", batch_size=4, seed=3, images=tiny_images, log_every=1, ckpt_every=100, log=lambda m: None)
-    straight = train_generator(name, steps=3, out_dir=tmp_path / "a", **kw)
-    first = train_generator(name, steps=2, out_dir=tmp_path / "b", **kw)
-    assert first.steps == 2 and load_checkpoint(first.checkpoint)["step"] == 2
-    resumed = train_generator(name, steps=3, out_dir=tmp_path / "b", **kw)
-    assert straight.steps == resumed.steps == 3
+    # 4 and 3 steps give a latent model's autoencoder stage the same 2 steps (ae_steps_ratio 0.5)
+    straight = train_generator(name, steps=4, out_dir=tmp_path / "a", **kw)
+    first = train_generator(name, steps=3, out_dir=tmp_path / "b", **kw)
+    assert first.steps == 3 and load_checkpoint(first.checkpoint)["step"] == 3
+    resumed = train_generator(name, steps=4, out_dir=tmp_path / "b", **kw)
+    assert straight.steps == resumed.steps == 4
     sa, sb = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     ta, tb = dict(_state_tensors(sa["trainer"])), dict(_state_tensors(sb["trainer"]))
     assert ta.keys() == tb.keys() and len(ta) > 10
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
     assert torch.equal(sa["gen_state"], sb["gen_state"])
-    assert [p["step"] for p in sb["curve"]] == [1.0, 2.0, 3.0]
+    assert [p["step"] for p in sb["curve"]] == [1.0, 2.0, 3.0, 4.0]
     # and training moved the weights away from the initialisation
     torch.manual_seed(0)
     init = dict(_state_tensors(create_trainer(get_mini_spec(name), "cpu", amp=False).state_dict()))
@@ -200,6 +200,39 @@ def test_sdedit_is_deterministic_and_strength_controls_change(tmp_path, tiny_ima
     assert d_weak < d_strong
     with pytest.raises(ValueError):
         gen.sdedit(imgs, strength=0.0, seed=1)
+
+
+def test_resuming_a_latent_model_keeps_its_autoencoder_frozen(tmp_path, tiny_images):
+    """More steps (or a new time budget) after the denoiser has started must not retrain the
+    autoencoder under it: the denoiser would go on with latents it never saw."""
+    kw = dict(device="cpu", batch_size=4, images=tiny_images, out_dir=tmp_path, log=lambda m: None)
+    first = train_generator("mini-ddpm", steps=4, **kw)
+    again = train_generator("mini-ddpm", steps=10, **kw)  # would give the autoencoder 5 steps
+    assert first.components[0].steps == 2 and again.components[0].steps == 2 and again.steps == 10
+    ae_ckpt = load_checkpoint(tmp_path / "ckpt" / "mini-ddpm" / "autoencoder.pt")
+    assert ae_ckpt["step"] == 2
+    ae_in_denoiser = load_checkpoint(again.checkpoint)["trainer"]["ae"]
+    assert all(torch.equal(ae_ckpt["trainer"]["ae"][k], v) for k, v in ae_in_denoiser.items())
+
+
+def test_flow_models_share_one_autoencoder_and_only_ddpm_ships_an_encoder(tmp_path, tiny_images):
+    kw = dict(device="cpu", steps=2, batch_size=4, images=tiny_images, out_dir=tmp_path, log=lambda m: None)
+    with pytest.raises(DfadError, match="train mini-fm-unet first"):
+        train_generator("mini-fm-dit", **kw)
+    unet = train_generator("mini-fm-unet", **kw)
+    dit = train_generator("mini-fm-dit", **kw)
+    assert [c.name for c in unet.components] == ["mini-fm-unet:autoencoder"] and dit.components == ()
+    ae_unet = load_checkpoint(unet.checkpoint)["trainer"]["ae"]
+    ae_dit = load_checkpoint(dit.checkpoint)["trainer"]["ae"]
+    assert all(torch.equal(ae_unet[k], ae_dit[k]) for k in ae_unet)
+    path = export_weights("mini-fm-dit", dit.checkpoint, tmp_path / "w")
+    assert json.loads(path.with_suffix(".json").read_text())["components"]["autoencoder"] == {"from": "mini-fm-unet"}
+    with safe_open(str(path), framework="pt") as f:
+        assert any(k.startswith("decoder.") for k in f.keys()) and not any(k.startswith("encoder.") for k in f.keys())
+    ddpm = _export_random("mini-ddpm", tmp_path / "d")
+    with safe_open(str(ddpm), framework="pt") as f:
+        assert any(k.startswith("encoder.") for k in f.keys())
+    assert load_mini_generator("mini-fm-dit", weights_dir=tmp_path / "w").sample(1, seed=0).shape == (1, 64, 64, 3)
 
 
 def test_missing_weights_name_the_file_and_the_command(tmp_path):
@@ -269,9 +302,8 @@ def test_samplers_with_the_exact_denoiser_reproduce_gaussian_data(name, tmp_path
     gen.net, gen.sigma_data = _GaussianOracle(mu, sd, flow), None  # the oracle gives v itself
     # the maths at the recipe's step counts (the spec's counts may be tuned for speed)
     gen.steps, gen.time_power = {"mini-ddpm": 25, "mini-ldm": 20, "mini-fm-unet": 12, "mini-fm-dit": 8}[name], 2.0
-    if name == "mini-ldm":  # sample in a 3-channel 64x64 "latent" through an identity decoder
-        gen.decoder, gen.z_ch, gen.latent_size = torch.nn.Identity(), 3, 64
-        gen.mean, gen.std = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+    # latent models: sample the 3x64x64 "latents" directly (no decoder); the solver maths is the same
+    gen.codec, gen.sample_shape = None, (3, 64, 64)
     x = gen._sample_batch(image_generators_for_test(2))
     assert abs(x.mean().item() - mu) < 0.01
     assert 0.82 * sd < x.std().item() < 1.05 * sd

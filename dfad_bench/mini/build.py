@@ -46,7 +46,8 @@ from dfad_bench.mini.manipulations import eye_edit, face_swap
 from dfad_bench.mini.renderer import RENDERER_VERSION, render_faces, sample_identities
 from dfad_bench.paths import cache_dir
 
-MINI_NAME = "mini-v1"
+#: The version of the embedded world: v2 made mini-ddpm and both flow models latent generators.
+MINI_NAME = "mini-v2"
 #: Bump when the builder's output changes for the same inputs (forces a rebuild of caches).
 BUILD_CODE_VERSION = f"1/renderer-{RENDERER_VERSION}"
 BUILD_FORMAT = 1
@@ -94,7 +95,7 @@ class _GeneratorRow:
 
 
 def mini_root() -> Path:
-    """Where the embedded benchmark lives: ``<cache>/benchmarks/mini-v1`` (DFAD_BENCH_CACHE moves it)."""
+    """Where the embedded benchmark lives: ``<cache>/benchmarks/mini-v2`` (DFAD_BENCH_CACHE moves it)."""
     return cache_dir("benchmarks") / MINI_NAME
 
 

@@ -42,6 +42,7 @@ from dfad_bench.mini.generators import (
     trainable_generators,
 )
 from dfad_bench.mini.generators.common import Trainer, count_params, images_to_tensor
+from dfad_bench.mini.generators.latent import is_latent
 from dfad_bench.mini.generators.weightfile import save_weights
 
 CKPT_FORMAT = "dfad-mini-train-ckpt/1"
@@ -121,7 +122,7 @@ def create_trainer(spec: MiniGeneratorSpec, device: str, amp: bool, component: s
         DiffusionTrainer,
         LatentDiffusionTrainer,
     )
-    from dfad_bench.mini.generators.flow import FlowTrainer
+    from dfad_bench.mini.generators.flow import FlowTrainer, LatentFlowTrainer
     from dfad_bench.mini.generators.gan import GanTrainer
 
     if component == "autoencoder":
@@ -130,6 +131,8 @@ def create_trainer(spec: MiniGeneratorSpec, device: str, amp: bool, component: s
         "dcgan": GanTrainer, "resgan": GanTrainer, "ddpm": DiffusionTrainer, "ldm": LatentDiffusionTrainer,
         "fm-unet": FlowTrainer, "fm-dit": FlowTrainer,
     }
+    if is_latent(spec.arch_config):
+        table = {**table, "ddpm": LatentDiffusionTrainer, "fm-unet": LatentFlowTrainer, "fm-dit": LatentFlowTrainer}
     if spec.kind not in table:
         raise DfadError(f"{spec.name} is a manipulation built from {spec.base_generator}; it is not trained on its own")
     return table[spec.kind](spec, device, amp)
@@ -269,8 +272,8 @@ def train_generator(
 
     ``images`` (uint8 (N,64,64,3)) overrides the rendered training set (tests, custom data);
     otherwise ``n_train`` renders of the training pool with ``data_seed`` are used (cached).
-    For mini-ldm the autoencoder is trained first (``ae_steps_ratio`` of ``steps``, ``ae_share``
-    of the time budget), then the latent diffusion model.
+    A latent generator first gets its autoencoder (:func:`_autoencoder_stage`), then the denoiser
+    trains on the encoded training set.
     """
     spec = get_mini_spec(name)
     if spec.manipulation or spec.train_config is None:
@@ -293,27 +296,61 @@ def train_generator(
     components: tuple[TrainResult, ...] = ()
     budget = time_budget_s
     prepare = None
-    if spec.kind == "ldm":
-        ae_steps = max(1, math.ceil(steps * float(cfg.extra.get("ae_steps_ratio", 0.5))))
-        ae_budget = None if budget is None else budget * float(cfg.extra.get("ae_share", 0.3))
-        torch.manual_seed(_component_seed(seed, name + AE_SUFFIX))
-        ae_trainer = create_trainer(spec, device, amp_on, component="autoencoder")
-        ae_res = _run_loop(**{**common, "steps": ae_steps}, component=name + AE_SUFFIX, trainer=ae_trainer, data=data,
-                           is_pixels=True, ckpt_path=run_dir / "autoencoder.pt", time_budget_s=ae_budget)
-        components = (ae_res,)
-        if budget is not None:
-            budget = max(0.0, budget - (ae_res.train_seconds if ae_res.stopped_by != "done" else 0.0))
-        ae_state = ae_trainer.state_dict()["ae"]  # type: ignore[index]
+    latent = is_latent(spec.arch_config)
+    if latent:
+        ae_state, ae_res = _autoencoder_stage(spec, run_dir, out, common, data, budget, amp_on, device, seed, log)
+        if ae_res is not None:
+            components = (ae_res,)
+            if budget is not None:
+                budget = max(0.0, budget - (ae_res.train_seconds if ae_res.stopped_by != "done" else 0.0))
 
     torch.manual_seed(_component_seed(seed, name))
     trainer = create_trainer(spec, device, amp_on)
-    if spec.kind == "ldm":
+    if latent:
         trainer.set_autoencoder(ae_state)  # type: ignore[attr-defined]
         prepare = lambda: trainer.prepare(data)  # type: ignore[attr-defined]  # noqa: E731
     res = _run_loop(**common, component=name, trainer=trainer, data=data, is_pixels=True,
                     ckpt_path=run_dir / "ckpt.pt", time_budget_s=budget, prepare=prepare)
     return TrainResult(res.name, res.steps, res.train_seconds + sum(c.train_seconds for c in components), res.stopped_by,
                        res.checkpoint, res.final_losses, res.curve, components=components)
+
+
+def _autoencoder_stage(
+    spec: MiniGeneratorSpec, run_dir: Path, out: Path, common: Mapping[str, Any], data: torch.Tensor,
+    budget: float | None, amp_on: bool, device: str, seed: int, log: Callable[[str], None],
+) -> tuple[Mapping[str, torch.Tensor], TrainResult | None]:
+    """The first stage of a latent generator: train its autoencoder (``ae_steps_ratio`` of the
+    steps, ``ae_share`` of the time budget), or, with ``extra.autoencoder_from``, take the one
+    another generator trained (the two flow models share one, as a model family shares a VAE)."""
+    cfg = spec.train_config
+    assert cfg is not None
+    source = cfg.extra.get("autoencoder_from")
+    if source:
+        src_spec = get_mini_spec(source)
+        if dict(src_spec.arch_config.get("autoencoder", {})) != dict(spec.arch_config["autoencoder"]):
+            raise DfadError(f"{spec.name}: autoencoder_from {source} has another autoencoder architecture")
+        path = out / "ckpt" / source / "autoencoder.pt"
+        if not path.is_file():
+            raise DfadError(f"{spec.name} uses the autoencoder of {source}, but {path} does not exist; "
+                            f"train {source} first (same --out)")
+        ckpt = load_checkpoint(path)
+        log(f"[{spec.name}] autoencoder from {path} (step {ckpt['step']})")
+        return ckpt["trainer"]["ae"], None
+    ae_path = run_dir / "autoencoder.pt"
+    if common["resume"] and (run_dir / "ckpt.pt").is_file() and ae_path.is_file():
+        # The denoiser has started on this autoencoder's latents: it stays frozen, or a resumed
+        # run (e.g. with a new time budget) would train the denoiser on latents it never saw.
+        ckpt = load_checkpoint(ae_path)
+        log(f"[{spec.name}] autoencoder frozen at step {ckpt['step']} (the denoiser has started)")
+        return ckpt["trainer"]["ae"], TrainResult(spec.name + AE_SUFFIX, int(ckpt["step"]), float(ckpt["train_seconds"]),
+                                                 "done", ae_path, ckpt["curve"][-1] if ckpt["curve"] else {}, ckpt["curve"])
+    steps = max(1, math.ceil(int(common["steps"]) * float(cfg.extra.get("ae_steps_ratio", 0.5))))
+    ae_budget = None if budget is None else budget * float(cfg.extra.get("ae_share", 0.3))
+    torch.manual_seed(_component_seed(seed, spec.name + AE_SUFFIX))
+    ae_trainer = create_trainer(spec, device, amp_on, component="autoencoder")
+    res = _run_loop(**{**common, "steps": steps}, component=spec.name + AE_SUFFIX, trainer=ae_trainer, data=data,
+                    is_pixels=True, ckpt_path=ae_path, time_budget_s=ae_budget)
+    return ae_trainer.state_dict()["ae"], res  # type: ignore[index]
 
 
 # ----------------------------------------------------------------------------- export
@@ -342,7 +379,10 @@ def export_weights(name: str, ckpt: str | os.PathLike[str], weights_dir: str | o
     meta = json.loads(state["meta"])
     components = {}
     ae_ckpt = ckpt_path.with_name("autoencoder.pt")
-    if spec.kind == "ldm" and ae_ckpt.is_file():
+    source = spec.train_config.extra.get("autoencoder_from") if spec.train_config else None
+    if source:
+        components["autoencoder"] = {"from": source}
+    elif is_latent(spec.arch_config) and ae_ckpt.is_file():
         ae = load_checkpoint(ae_ckpt)
         components["autoencoder"] = {"steps": ae["step"], "train_seconds": ae["train_seconds"],
                                      "loss_curve": _subsample(ae["curve"])}
@@ -354,7 +394,7 @@ def export_weights(name: str, ckpt: str | os.PathLike[str], weights_dir: str | o
         "sampler_config": dict(spec.sampler_config), "seed": state["seed"], "steps": state["step"],
         "batch_size": state["batch_size"], "device": state["device"], "device_name": meta.get("device_name"),
         "torch_version": torch.__version__, "command": command or meta.get("command"),
-        "train_seconds": round(float(state["train_seconds"]) + sum(c["train_seconds"] for c in components.values()), 2),
+        "train_seconds": round(float(state["train_seconds"]) + sum(c.get("train_seconds", 0.0) for c in components.values()), 2),
         "training_data": {"renderer": "dfad_bench.mini.renderer.render_training_set", "n": meta.get("n_train"),
                           "seed": meta.get("data_seed"), "identity_pool": "train-id"},
         "amp_bf16": meta.get("amp_bf16"), "n_params": n_params, "loss_curve": _subsample(state["curve"]),

@@ -35,8 +35,17 @@ _UNET_LATENT: dict[str, Any] = {
     "attn": [False, False, False], "heads": 4, "mid_blocks": 1,
     "autoencoder": {"channels": [24, 48, 64], "z_ch": 4}, "sigma_data": 1.0,
 }
-_DIT: dict[str, Any] = {"net": "dit", "in_ch": 3, "img_size": 64, "patch": 4, "dim": 112, "depth": 6, "heads": 4, "mlp_ratio": 4.0,
-                       "sigma_data": 0.5}
+# mini-ddpm and the two flow models are latent models since mini-v2 (their pixel-space versions left
+# heavy noise / patch artefacts after the training this project can afford; see docs/MINI_GENERATORS.md).
+# Each family has its own autoencoder, as real model families have their own VAEs: a decoder's
+# fingerprint must not tie a held-out family to a training one. The flow pair shares one.
+_AE_DDPM: dict[str, Any] = {"channels": [32, 48, 64], "z_ch": 4, "encoder_in_weights": True}  # SDEdit encodes
+_AE_FLOW: dict[str, Any] = {"channels": [32, 64, 64], "z_ch": 4}
+_UNET_LATENT_DDPM: dict[str, Any] = {**_UNET_LATENT, "channels": [64, 96, 128], "autoencoder": _AE_DDPM}
+_UNET_LATENT_FLOW: dict[str, Any] = {**_UNET_LATENT, "channels": [64, 96, 128], "autoencoder": _AE_FLOW}
+_DIT: dict[str, Any] = {"net": "dit", "in_ch": 4, "img_size": 16, "patch": 2, "dim": 128, "depth": 6, "heads": 4, "mlp_ratio": 4.0,
+                       "sigma_data": 1.0, "autoencoder": _AE_FLOW}
+_AE_TRAIN = {"ae_share": 0.3, "ae_steps_ratio": 0.5, "ae_lr": 1e-3, "ae_crop": 32}
 
 _DENOISER_TRAIN = {"lr": 1e-3, "betas": (0.9, 0.99), "warmup_steps": 200, "ema_decay": 0.999, "grad_clip": 1.0,
                    "batch_size_cuda": 512, "batch_size_cpu": 32, "steps_cuda": 20000, "steps_cpu": 2000}
@@ -78,8 +87,8 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
             name="mini-ddpm", family="diffusion", forgery_type="efs", kind="ddpm",
             description="a small pixel-space denoising diffusion model with ancestral sampling",
             architecture="dfad_bench.mini.generators.unet:UNet",
-            arch_config=_UNET_PIXEL, sampler_config={"steps": 12, "time_power": 2.0},
-            train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.3),
+            arch_config=_UNET_LATENT_DDPM, sampler_config={"steps": 12, "time_power": 2.0},
+            train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.3, extra=_AE_TRAIN),
             weights_file="mini-ddpm.safetensors", reference="Ho et al., NeurIPS 2020; v-prediction: Salimans & Ho, ICLR 2022",
         ),
         _spec(
@@ -95,16 +104,17 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
             name="mini-fm-unet", family="flow", forgery_type="efs", kind="fm-unet",
             description="a small rectified-flow (flow matching) model with a UNet velocity network and an Euler solver",
             architecture="dfad_bench.mini.generators.unet:UNet",
-            arch_config=_UNET_PIXEL, sampler_config={"steps": 8, "solver": "euler", "time_power": 2.0},
-            train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.2),
+            arch_config=_UNET_LATENT_FLOW, sampler_config={"steps": 8, "solver": "euler", "time_power": 2.0},
+            train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.2, extra=_AE_TRAIN),
             weights_file="mini-fm-unet.safetensors", reference="Liu et al., ICLR 2023; Lipman et al., ICLR 2023",
         ),
         _spec(
             name="mini-fm-dit", family="flow", forgery_type="efs", kind="fm-dit",
             description="a small flow-matching diffusion transformer (DiT) with adaLN time conditioning and a Heun solver",
             architecture="dfad_bench.mini.generators.dit:DiT",
-            arch_config=_DIT, sampler_config={"steps": 3, "solver": "heun", "time_power": 2.0},
-            train_config=TrainConfig(**{**_DENOISER_TRAIN, "lr": 5e-4}, time_share=1.3),
+            arch_config=_DIT, sampler_config={"steps": 6, "solver": "heun", "time_power": 2.0},
+            train_config=TrainConfig(**{**_DENOISER_TRAIN, "lr": 5e-4}, time_share=1.3,
+                                     extra={"autoencoder_from": "mini-fm-unet"}),
             weights_file="mini-fm-dit.safetensors", reference="Peebles & Xie, ICCV 2023; Esser et al., ICML 2024",
         ),
         _spec(

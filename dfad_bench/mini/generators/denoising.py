@@ -30,6 +30,7 @@ from dfad_bench.mini.generators.common import (
     set_lr,
     unprefixed,
 )
+from dfad_bench.mini.generators.latent import LatentCodec, is_latent
 from dfad_bench.mini.generators.networks import build_net
 
 
@@ -63,7 +64,8 @@ class DenoiserSampler(MiniGenerator):
     """A loaded denoising network (``net.*`` tensors) with its preconditioning and time grid.
 
     Subclasses set ``path`` ('cosine' diffusion or 'linear' flow) and ``default_steps`` and
-    implement ``_sample_batch`` with :meth:`velocity`.
+    implement ``_sample_batch`` with :meth:`velocity`. A latent model (``arch.autoencoder``) denoises
+    ``sample_shape`` latents and :meth:`to_pixels` decodes them; a pixel model's are the pixels.
     """
 
     path = "cosine"
@@ -78,6 +80,12 @@ class DenoiserSampler(MiniGenerator):
         self.sigma_data = config["arch"].get("sigma_data")
         self.steps = int(spec.sampler_config.get("steps", self.default_steps))
         self.time_power = float(spec.sampler_config.get("time_power", 1.0))
+        self.codec = LatentCodec(config, tensors, self.device) if is_latent(config["arch"]) else None
+        self.sample_shape: tuple[int, ...] = self.codec.shape if self.codec is not None else (3, 64, 64)
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples (latents or pixels) -> pixels in [-1, 1]."""
+        return self.codec.decode(x) if self.codec is not None else x.clamp(-1.0, 1.0)
 
     def velocity(self, x: torch.Tensor, t: float) -> torch.Tensor:
         """The model's v (diffusion) or velocity (flow) at time ``t`` for the batch ``x``."""

@@ -16,11 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfad_bench.mini.generators.autoencoder import AutoEncoder
 from dfad_bench.mini.generators.common import (
     MiniGeneratorSpec,
     autocast,
-    for_inference,
     image_generators,
     images_to_tensor,
     lr_at,
@@ -29,9 +27,9 @@ from dfad_bench.mini.generators.common import (
     set_lr,
     tensor_to_images,
     time_grid,
-    unprefixed,
 )
 from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, uniform_t
+from dfad_bench.mini.generators.latent import LATENT_STRIDE, LatentTrainerMixin, build_autoencoder
 
 
 def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,15 +62,22 @@ class AutoEncoderTrainer:
         cfg = spec.train_config
         assert cfg is not None
         self.spec, self.cfg, self.device, self.amp = spec, cfg, torch.device(device), amp
-        ae = spec.arch_config["autoencoder"]
-        self.ae = AutoEncoder(tuple(ae["channels"]), ae["z_ch"]).to(self.device)
+        self.ae = build_autoencoder(spec.arch_config).to(self.device)
         self.lr = float(cfg.extra.get("ae_lr", 1e-3))
+        # Fully convolutional, so it can train on random crops: ``ae_crop`` 32 makes a step ~4x
+        # cheaper (what lets a CPU train it), as Stable Diffusion's VAE trains on 256-px crops.
+        self.crop = int(cfg.extra.get("ae_crop", 0))
         self.opt = torch.optim.AdamW(self.ae.parameters(), lr=self.lr, betas=(0.9, 0.99))
         self.step = 0
 
     def train_step(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         set_lr(self.opt, lr_at(self.step, self.lr, 100))
         self.ae.train()
+        if self.crop and self.crop < x.shape[-1]:
+            # one offset per batch, on the latent grid (multiples of the stride) so crops align with it
+            cells = (x.shape[-1] - self.crop) // LATENT_STRIDE + 1
+            i, j = (LATENT_STRIDE * int(v) for v in torch.randint(cells, (2,), generator=gen, device=gen.device))
+            x = x[:, :, i:i + self.crop, j:j + self.crop]
         with autocast(self.device, self.amp):
             z = self.ae.encode(x)
             rec = self.ae.decode(z).float()
@@ -100,70 +105,22 @@ class AutoEncoderTrainer:
         return prefixed(self.ae.state_dict(), "ae"), {"kind": "autoencoder", "arch": dict(self.spec.arch_config)}
 
 
-class LatentDiffusionTrainer(DiffusionTrainer):
-    """v-prediction diffusion on the frozen autoencoder's latents, normalised per channel.
-
-    ``prepare`` encodes the whole training set once (a 16x16x4 latent per image) so training
-    steps never run the encoder; the normalisation statistics are part of the state.
-    """
-
-    def __init__(self, spec: MiniGeneratorSpec, device: torch.device | str, amp: bool) -> None:
-        super().__init__(spec, device, amp)
-        ae = spec.arch_config["autoencoder"]
-        self.ae = AutoEncoder(tuple(ae["channels"]), ae["z_ch"]).to(self.device).eval().requires_grad_(False)
-        self.latent_mean = torch.zeros(ae["z_ch"], device=self.device)
-        self.latent_std = torch.ones(ae["z_ch"], device=self.device)
-        self.stats_ready = False
-
-    def set_autoencoder(self, ae_state: Mapping[str, torch.Tensor]) -> None:
-        self.ae.load_state_dict(ae_state)
-        self.stats_ready = False
-
-    @torch.no_grad()
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N,H,W,3) on device -> normalised latents (N,C,16,16), float32."""
-        chunks = []
-        for start in range(0, images.shape[0], 512):
-            with autocast(self.device, self.amp):
-                chunks.append(self.ae.encode(images_to_tensor(images[start:start + 512], self.device)).float())
-        z = torch.cat(chunks)
-        if not self.stats_ready:
-            self.latent_mean = z.mean(dim=(0, 2, 3))
-            self.latent_std = z.std(dim=(0, 2, 3)).clamp_min(1e-4)
-            self.stats_ready = True
-        return (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(ae=self.ae.state_dict(), latent_mean=self.latent_mean, latent_std=self.latent_std,
-                     stats_ready=self.stats_ready)
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.ae.load_state_dict(state["ae"])
-        self.latent_mean = state["latent_mean"].to(self.device)
-        self.latent_std = state["latent_std"].to(self.device)
-        self.stats_ready = bool(state["stats_ready"])
-
-    def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = prefixed(self.ema.model.state_dict(), "net")
-        tensors.update(prefixed(self.ae.decoder.state_dict(), "decoder"))
-        config = {
-            "kind": self.spec.kind, "arch": dict(self.spec.arch_config),
-            "latent_mean": [float(v) for v in self.latent_mean], "latent_std": [float(v) for v in self.latent_std],
-        }
-        return tensors, config
+class LatentDiffusionTrainer(LatentTrainerMixin, DiffusionTrainer):
+    """v-prediction diffusion on the frozen autoencoder's latents, normalised per channel
+    (``prepare`` encodes the training set once; see :mod:`~dfad_bench.mini.generators.latent`)."""
 
 
 class DDPMSampler(DenoiserSampler):
-    """Ancestral (DDPM posterior) sampling on a strided time grid; x0 clipped to [-1, 1]."""
+    """Ancestral (DDPM posterior) sampling on a strided time grid; in pixel space x0 is clipped
+    to [-1, 1]. A latent model samples latents and decodes them; its SDEdit encodes first."""
 
     def _ancestral(self, x: torch.Tensor, ts: np.ndarray, gens: Sequence[torch.Generator]) -> torch.Tensor:
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             a_t, s_t = math.cos(0.5 * math.pi * t), math.sin(0.5 * math.pi * t)
             v = self.velocity(x, float(t))
-            x0 = (a_t * x - s_t * v).clamp(-1.0, 1.0)
+            x0 = a_t * x - s_t * v
+            if self.codec is None:
+                x0 = x0.clamp(-1.0, 1.0)
             if s <= 0:
                 x = x0
                 break
@@ -176,8 +133,8 @@ class DDPMSampler(DenoiserSampler):
         return x
 
     def _sample_batch(self, gens: Sequence[torch.Generator]) -> torch.Tensor:
-        x = randn_per_image(gens, (3, 64, 64), self.device)
-        return self._ancestral(x, time_grid(self.steps, self.time_power), gens)
+        x = randn_per_image(gens, self.sample_shape, self.device)
+        return self.to_pixels(self._ancestral(x, time_grid(self.steps, self.time_power), gens))
 
     @torch.no_grad()
     def sdedit(self, images: np.ndarray, strength: float, seed: int, batch_size: int = 250) -> np.ndarray:
@@ -193,9 +150,11 @@ class DDPMSampler(DenoiserSampler):
         out = np.empty_like(images)
         for start in range(0, len(images), batch_size):
             x0 = images_to_tensor(images[start:start + batch_size], self.device)
+            if self.codec is not None:
+                x0 = self.codec.encode(x0)
             gens = image_generators(seed, start, x0.shape[0])
             x = a * x0 + s * randn_per_image(gens, x0.shape[1:], self.device)
-            out[start:start + x0.shape[0]] = tensor_to_images(self._ancestral(x, ts, gens))
+            out[start:start + x0.shape[0]] = tensor_to_images(self.to_pixels(self._ancestral(x, ts, gens)))
         return out
 
 
@@ -204,20 +163,8 @@ class LDMSampler(DenoiserSampler):
 
     default_steps = 20
 
-    def __init__(self, spec: MiniGeneratorSpec, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
-                 device: torch.device | str) -> None:
-        super().__init__(spec, config, tensors, device)
-        ae = config["arch"]["autoencoder"]
-        self.decoder = AutoEncoder(tuple(ae["channels"]), ae["z_ch"]).decoder
-        self.decoder.load_state_dict(unprefixed(tensors, "decoder"))
-        self.decoder = for_inference(self.decoder, self.device)
-        self.z_ch = ae["z_ch"]
-        self.latent_size = 64 // 4
-        self.mean = torch.tensor(config["latent_mean"], device=self.device)[:, None, None]
-        self.std = torch.tensor(config["latent_std"], device=self.device)[:, None, None]
-
     def _sample_batch(self, gens: Sequence[torch.Generator]) -> torch.Tensor:
-        z = randn_per_image(gens, (self.z_ch, self.latent_size, self.latent_size), self.device)
+        z = randn_per_image(gens, self.sample_shape, self.device)
         ts = time_grid(self.steps, self.time_power)
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             a_t, s_t = math.cos(0.5 * math.pi * t), math.sin(0.5 * math.pi * t)
@@ -226,4 +173,4 @@ class LDMSampler(DenoiserSampler):
             eps = s_t * z + a_t * v
             a_s, s_s = math.cos(0.5 * math.pi * s), math.sin(0.5 * math.pi * s)
             z = a_s * z0 + s_s * eps
-        return self.decoder(z * self.std + self.mean).clamp(-1.0, 1.0)
+        return self.to_pixels(z)

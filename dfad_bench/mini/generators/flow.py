@@ -1,5 +1,5 @@
 """Flow-matching generators: mini-fm-unet (UNet velocity, Euler) and mini-fm-dit (DiT velocity,
-Heun or midpoint). Rectified-flow path x_t = (1 - t) x0 + t eps, velocity target eps - x0, t drawn
+Heun or midpoint), in pixel space or (arch ``autoencoder``) in a latent space. Rectified-flow path x_t = (1 - t) x0 + t eps, velocity target eps - x0, t drawn
 logit-normal as in SD3; sampling integrates dx/dt = v from t = 1 (noise) to t = 0 (data)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 
 from dfad_bench.mini.generators.common import MiniGeneratorSpec, prefixed, randn_per_image, time_grid
 from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, logit_normal_t
+from dfad_bench.mini.generators.latent import LatentTrainerMixin
 
 
 class FlowTrainer(DenoiserTrainer):
@@ -24,6 +25,10 @@ class FlowTrainer(DenoiserTrainer):
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return prefixed(self.ema.model.state_dict(), "net"), {"kind": self.spec.kind, "arch": dict(self.spec.arch_config)}
+
+
+class LatentFlowTrainer(LatentTrainerMixin, FlowTrainer):
+    """Rectified flow on a frozen autoencoder's normalised latents."""
 
 
 class FlowSampler(DenoiserSampler):
@@ -40,7 +45,7 @@ class FlowSampler(DenoiserSampler):
             raise ValueError(f"{spec.name}: sampler_config.solver is {self.solver!r}, expected euler, heun or midpoint")
 
     def _sample_batch(self, gens: Sequence[torch.Generator]) -> torch.Tensor:
-        x = randn_per_image(gens, (3, 64, 64), self.device)
+        x = randn_per_image(gens, self.sample_shape, self.device)
         ts = time_grid(self.steps, self.time_power)
         for t, s in zip(ts[:-1], ts[1:], strict=True):
             h = float(s - t)
@@ -54,4 +59,4 @@ class FlowSampler(DenoiserSampler):
                 x = x + 0.5 * h * (v + self.velocity(x_e, float(s)))
             else:
                 x = x + h * v
-        return x.clamp(-1.0, 1.0)
+        return self.to_pixels(x)
