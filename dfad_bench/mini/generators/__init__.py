@@ -54,7 +54,7 @@ _DENOISER_TRAIN = {"lr": 1e-3, "betas": (0.9, 0.99), "warmup_steps": 200, "ema_d
 
 
 # time_share (slice of a total time budget) follows the first H200 run: mini-dcgan made faces in 26 s,
-# mini-resgan needed ~2 minutes, the pixel-space denoisers were the furthest from converged.
+# mini-resgan needed ~2 minutes, the (v1, pixel-space) denoisers were the furthest from converged.
 
 
 def _spec(**kw: Any) -> MiniGeneratorSpec:
@@ -85,7 +85,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         ),
         _spec(
             name="mini-ddpm", family="diffusion", forgery_type="efs", kind="ddpm",
-            description="a small pixel-space denoising diffusion model with ancestral sampling",
+            description="a small latent denoising diffusion model (its own autoencoder) with ancestral sampling",
             architecture="dfad_bench.mini.generators.unet:UNet",
             arch_config=_UNET_LATENT_DDPM, sampler_config={"steps": 12, "time_power": 2.0},
             train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.3, extra=_AE_TRAIN),
@@ -102,7 +102,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         ),
         _spec(
             name="mini-fm-unet", family="flow", forgery_type="efs", kind="fm-unet",
-            description="a small rectified-flow (flow matching) model with a UNet velocity network and an Euler solver",
+            description="a small latent rectified-flow (flow matching) model with a UNet velocity network and an Euler solver",
             architecture="dfad_bench.mini.generators.unet:UNet",
             arch_config=_UNET_LATENT_FLOW, sampler_config={"steps": 8, "solver": "euler", "time_power": 2.0},
             train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.2, extra=_AE_TRAIN),
@@ -110,7 +110,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         ),
         _spec(
             name="mini-fm-dit", family="flow", forgery_type="efs", kind="fm-dit",
-            description="a small flow-matching diffusion transformer (DiT) with adaLN time conditioning and a Heun solver",
+            description="a small latent flow-matching diffusion transformer (DiT) with adaLN time conditioning and a Heun solver",
             architecture="dfad_bench.mini.generators.dit:DiT",
             arch_config=_DIT, sampler_config={"steps": 6, "solver": "heun", "time_power": 2.0},
             train_config=TrainConfig(**{**_DENOISER_TRAIN, "lr": 5e-4}, time_share=1.3,

@@ -1,4 +1,4 @@
-"""Diffusion generators: mini-ddpm (pixel space, ancestral sampling, SDEdit) and mini-ldm
+"""Diffusion generators: mini-ddpm (ancestral sampling, SDEdit; latent since mini-v2) and mini-ldm
 (autoencoder + latent diffusion, DDIM sampling).
 
 Both use the continuous cosine schedule alpha(t) = cos(pi t / 2), sigma(t) = sin(pi t / 2) and
