@@ -1,11 +1,22 @@
-"""``dfad-bench run``: model x protocol x benchmark x seed -> run record + predictions."""
+"""``dfad-bench run``: model x protocol x benchmark x seed -> run record + predictions.
+
+``run`` is four phases, each a function with one job (docs/ARCHITECTURE.md):
+
+1. :func:`plan_run` — validate every option, normalise the model config, resolve benchmark and
+   protocol, pre-scan images and split; no run folder exists yet, so a user mistake leaves
+   nothing behind.
+2. :func:`claim_run_dir` — the run folder, its lock and the work folder (checkpoints).
+3. :func:`execute_model` — hand the model its views (fit on train/val, predict val and test)
+   and return the predictions keyed by the manifest's sample ids.
+4. :func:`build_record` + :func:`write_run` — score, record, write atomically.
+"""
 
 from __future__ import annotations
 
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,17 +30,17 @@ from filelock import FileLock, Timeout
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.benchmarks import resolve_benchmark
-from dfad_bench.contract import DataView, Predictions, RunContext
+from dfad_bench.contract import DataView, ModelCard, Predictions, RunContext
 from dfad_bench.errors import DfadError, check_seed
-from dfad_bench.harness.images import make_loader_factory, prescan_images
+from dfad_bench.harness.images import BadInput, make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
 from dfad_bench.harness.record import RunRecord, git_commit, hardware_info, make_run_id, package_versions
 from dfad_bench.manifest import Manifest
 from dfad_bench.paths import default_results_dir
-from dfad_bench.protocol import get_protocol
+from dfad_bench.protocol import Protocol, get_protocol
 from dfad_bench.registry import MODELS
 from dfad_bench.scoring import score_predictions
-from dfad_bench.splits import split_manifest
+from dfad_bench.splits import SplitResult, split_manifest
 
 #: Learned-state attributes a model may expose for the record (what val chose, how it trained).
 TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_counts_")
@@ -48,6 +59,39 @@ class RunOptions:
     fresh: bool = False
     n_bootstrap: int = 200
     quiet: bool = False
+
+
+@dataclass
+class RunPlan:
+    """Everything decided before any run folder exists (phase 1)."""
+
+    opts: RunOptions
+    card: ModelCard
+    config: dict[str, Any]  # the normalised model config: what runs, what the record stores
+    protocol: Protocol
+    bench_name: str
+    manifest: Manifest  # as loaded (its hash is the record's manifest hash)
+    clean: Manifest  # minus bad images, with content hashes filled
+    bad: list[BadInput]
+    split: SplitResult
+    run_id: str
+    run_dir: Path
+    work_dir: Path
+    device: str
+    prescan_seconds: float
+    log: Callable[[str], None]
+    t_start: float
+
+
+@dataclass
+class ModelOutcome:
+    """What phase 3 returns: predictions of val and test (manifest sample ids) and timings."""
+
+    frame: pd.DataFrame  # Predictions.to_frame() rows of val then test, plus a "role" column
+    fit_seconds: float
+    predict_seconds: float
+    training: dict[str, Any]
+    selection_rule: str
 
 
 def parse_overrides(items: list[str], model: str) -> dict[str, Any]:
@@ -102,30 +146,23 @@ def _progress(quiet: bool):
         yield start
 
 
-def _views(table: pd.DataFrame, roles: pd.DataFrame, root: Path, loader_factory) -> dict[str, DataView]:
-    merged = table.merge(roles[["sample_id", "role", "is_fake", "generator_seen", "family_seen"]], on="sample_id")
-    views = {}
-    for role in ("train", "val", "test"):
-        part = merged[merged["role"] == role].sort_values("sample_id").reset_index(drop=True)
-        labelled = role != "test"
-        if not labelled:
-            # Models never see test labels: keep only what identifies and locates the image.
-            part = part[["sample_id", "path", "content_hash"]]
-        views[role] = DataView(part, root, role, labelled, loader_factory)
-    return views
+# -- phase 1: plan ----------------------------------------------------------------------------
+def normalise_config(card: ModelCard, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The model config that runs: defaults + overrides, unknown keys refused."""
+    unknown = set(overrides) - set(card.default_config)
+    if unknown:
+        raise DfadError(f"--set {sorted(unknown)[0]}: model {card.name} has no such option; options: {sorted(card.default_config)}")
+    return {**card.default_config, **overrides}
 
 
-def run(opts: RunOptions) -> tuple[RunRecord, Path]:
-    """Train and score one model on one protocol; write record.json + predictions.parquet."""
+def plan_run(opts: RunOptions) -> RunPlan:
+    """Validate and resolve everything a run needs; create no file."""
     t_start = time.perf_counter()
     log: Callable[[str], None] = (lambda _m: None) if opts.quiet else (lambda m: print(m, file=sys.stderr))
     check_seed(opts.seed, "--seed")
     protocol = get_protocol(opts.protocol)
     card = MODELS.card(opts.model)
-    config = {**card.default_config, **opts.overrides}
-    unknown = set(opts.overrides) - set(card.default_config)
-    if unknown:
-        raise DfadError(f"--set {sorted(unknown)[0]}: model {opts.model} has no such option; options: {sorted(card.default_config)}")
+    config = normalise_config(card, opts.overrides)
     preflight(config)
     bench_name, manifest = resolve_benchmark(opts.benchmark)
 
@@ -140,89 +177,151 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
 
     results = Path(opts.results_dir or default_results_dir())
     run_id = make_run_id(opts.model, config, protocol.hash, manifest.hash, opts.seed)
-    run_dir = run_dir_for(results, opts.model, protocol.name, bench_name, opts.seed, run_id)
-    work_dir = results / ".work" / run_id
+    return RunPlan(
+        opts=opts, card=card, config=config, protocol=protocol, bench_name=bench_name, manifest=manifest, clean=clean,
+        bad=bad, split=split, run_id=run_id,
+        run_dir=run_dir_for(results, opts.model, protocol.name, bench_name, opts.seed, run_id),
+        work_dir=results / ".work" / run_id, device=opts.device or default_device(), prescan_seconds=prescan_s,
+        log=log, t_start=t_start,
+    )
+
+
+# -- phase 2: claim the run folder --------------------------------------------------------------
+@contextmanager
+def claim_run_dir(plan: RunPlan) -> Iterator[Path]:
+    """Create and lock the run folder; the work folder holds checkpoints a rerun resumes from."""
+    run_dir, work_dir = plan.run_dir, plan.work_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir / ".lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise DfadError(f"run {run_id} ({opts.model} on {protocol.ref}, seed {opts.seed}) is already in progress in another process ({run_dir})") from None
+        raise DfadError(
+            f"run {plan.run_id} ({plan.opts.model} on {plan.protocol.ref}, seed {plan.opts.seed}) is already in progress in another process ({run_dir})"
+        ) from None
     try:
-        if opts.fresh and work_dir.exists():
+        if plan.opts.fresh and work_dir.exists():
             import shutil
 
             shutil.rmtree(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
-        device = opts.device or default_device()
-        loader_factory = make_loader_factory(device, opts.num_workers)
-        views = _views(split_table_with_labels(clean.table, split.roles), split.roles, clean.root, loader_factory)
-        model = MODELS.create(opts.model, opts.overrides)
-        with _progress(opts.quiet) as progress:
-            ctx = RunContext(
-                label_spaces=split.label_spaces,
-                taxonomy=clean.taxonomy,
-                seed=opts.seed,
-                device=device,
-                work_dir=work_dir,
-                config=model.get_params(),
-                progress=progress,
-                num_workers=opts.num_workers,
-                log=log,
-            )
-            log(f"{opts.model} on {protocol.ref} / {bench_name} (seed {opts.seed}): " + ", ".join(f"{k} {v}" for k, v in split.counts().items()))
-            t0 = time.perf_counter()
-            model.fit(views["train"], views["val"], ctx)
-            fit_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            preds: dict[str, Predictions] = {}
-            for role in ("val", "test"):
-                p = model.predict(views[role], ctx)
-                p.validate(views[role].sample_ids, ctx, card.open_vocabulary, opts.model)
-                preds[role] = p
-            predict_s = time.perf_counter() - t0
-        frame = pd.concat([preds["val"].to_frame().assign(role="val"), preds["test"].to_frame().assign(role="test")], ignore_index=True)
-        metrics = score_predictions(frame.drop(columns=["role"]), split, where=f"{opts.model} predictions", n_bootstrap=opts.n_bootstrap)
-        n_pred = len(frame)
-        record = RunRecord(
-            run_id=run_id,
-            model=opts.model,
-            model_config=model.get_params(),
-            model_card=card.to_dict(),
-            protocol=protocol.name,
-            protocol_version=protocol.version,
-            protocol_hash=protocol.hash,
-            benchmark=bench_name,
-            manifest_hash=manifest.hash,
-            samples_hash=manifest.samples_hash,
-            seed=opts.seed,
-            selection_rule=model.selection_rule,
-            threshold={"fixed": 0.5, "val": metrics["detection"].get("val_threshold"), "chosen_on": "val"},
-            git_commit=git_commit(),
-            versions=package_versions(),
-            hardware=hardware_info(device),
-            timings={
-                "prescan_seconds": prescan_s,
-                "fit_seconds": fit_s,
-                "predict_seconds": predict_s,
-                "fit_images_per_second": len(views["train"]) / fit_s if fit_s > 0 else None,
-                "predict_images_per_second": n_pred / predict_s if predict_s > 0 else None,
-                "total_seconds": time.perf_counter() - t_start,
-            },
-            metrics=metrics,
-            bad_inputs=[b.to_dict() for b in bad],
-            split_counts=split.counts(),
-            label_spaces={k: v.to_dict() for k, v in split.label_spaces.items()},
-            command=" ".join(shlex.quote(a) for a in ["dfad-bench", *sys.argv[1:]]) if sys.argv else "",
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            training={k: getattr(model, k) for k in TRAINING_FIELDS if hasattr(model, k)},
-        )
-        # Predictions first, record last: a record.json always has its predictions beside it.
-        write_with_atomic(run_dir / "predictions.parquet", lambda p: frame.to_parquet(p, index=False))
-        write_json_atomic(run_dir / "record.json", record.to_dict())
-        return record, run_dir
+        yield run_dir
     finally:
         lock.release()
+
+
+# -- phase 3: execute the model -----------------------------------------------------------------
+def _views(table: pd.DataFrame, roles: pd.DataFrame, root: Path, loader_factory) -> dict[str, DataView]:
+    merged = table.merge(roles[["sample_id", "role", "is_fake", "generator_seen", "family_seen"]], on="sample_id")
+    views = {}
+    for role in ("train", "val", "test"):
+        part = merged[merged["role"] == role].sort_values("sample_id").reset_index(drop=True)
+        labelled = role != "test"
+        if not labelled:
+            # Models never see test labels: keep only what identifies and locates the image.
+            part = part[["sample_id", "path", "content_hash"]]
+        views[role] = DataView(part, root, role, labelled, loader_factory)
+    return views
+
+
+def execute_model(plan: RunPlan) -> ModelOutcome:
+    """Fit on train (+val for selection), predict val and test, validate the predictions."""
+    opts, card = plan.opts, plan.card
+    loader_factory = make_loader_factory(plan.device, opts.num_workers)
+    views = _views(split_table_with_labels(plan.clean.table, plan.split.roles), plan.split.roles, plan.clean.root, loader_factory)
+    model = MODELS.create(opts.model, plan.config)
+    with _progress(opts.quiet) as progress:
+        ctx = RunContext(
+            label_spaces=plan.split.label_spaces,
+            taxonomy=plan.clean.taxonomy,
+            seed=opts.seed,
+            device=plan.device,
+            work_dir=plan.work_dir,
+            config=model.get_params(),
+            progress=progress,
+            num_workers=opts.num_workers,
+            log=plan.log,
+        )
+        plan.log(
+            f"{opts.model} on {plan.protocol.ref} / {plan.bench_name} (seed {opts.seed}): "
+            + ", ".join(f"{k} {v}" for k, v in plan.split.counts().items())
+        )
+        t0 = time.perf_counter()
+        model.fit(views["train"], views["val"], ctx)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        preds: dict[str, Predictions] = {}
+        for role in ("val", "test"):
+            p = model.predict(views[role], ctx)
+            p.validate(views[role].sample_ids, ctx, card.open_vocabulary, opts.model)
+            preds[role] = p
+        predict_s = time.perf_counter() - t0
+    frame = pd.concat([preds["val"].to_frame().assign(role="val"), preds["test"].to_frame().assign(role="test")], ignore_index=True)
+    return ModelOutcome(
+        frame=frame,
+        fit_seconds=fit_s,
+        predict_seconds=predict_s,
+        training={k: getattr(model, k) for k in TRAINING_FIELDS if hasattr(model, k)},
+        selection_rule=model.selection_rule,
+    )
+
+
+# -- phase 4: score, record, write -------------------------------------------------------------
+def build_record(plan: RunPlan, outcome: ModelOutcome) -> RunRecord:
+    opts = plan.opts
+    frame = outcome.frame
+    metrics = score_predictions(frame.drop(columns=["role"]), plan.split, where=f"{opts.model} predictions", n_bootstrap=opts.n_bootstrap)
+    n_train = int((plan.split.roles["role"] == "train").sum())
+    fit_s, predict_s = outcome.fit_seconds, outcome.predict_seconds
+    return RunRecord(
+        run_id=plan.run_id,
+        model=opts.model,
+        model_config=dict(plan.config),
+        model_card=plan.card.to_dict(),
+        protocol=plan.protocol.name,
+        protocol_version=plan.protocol.version,
+        protocol_hash=plan.protocol.hash,
+        benchmark=plan.bench_name,
+        manifest_hash=plan.manifest.hash,
+        samples_hash=plan.manifest.samples_hash,
+        seed=opts.seed,
+        selection_rule=outcome.selection_rule,
+        threshold={"fixed": 0.5, "val": metrics["detection"].get("val_threshold"), "chosen_on": "val"},
+        git_commit=git_commit(),
+        versions=package_versions(),
+        hardware=hardware_info(plan.device),
+        timings={
+            "prescan_seconds": plan.prescan_seconds,
+            "fit_seconds": fit_s,
+            "predict_seconds": predict_s,
+            "fit_images_per_second": n_train / fit_s if fit_s > 0 else None,
+            "predict_images_per_second": len(frame) / predict_s if predict_s > 0 else None,
+            "total_seconds": time.perf_counter() - plan.t_start,
+        },
+        metrics=metrics,
+        bad_inputs=[b.to_dict() for b in plan.bad],
+        split_counts=plan.split.counts(),
+        label_spaces={k: v.to_dict() for k, v in plan.split.label_spaces.items()},
+        command=" ".join(shlex.quote(a) for a in ["dfad-bench", *sys.argv[1:]]) if sys.argv else "",
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        training=outcome.training,
+    )
+
+
+def write_run(run_dir: Path, record: RunRecord, frame: pd.DataFrame) -> None:
+    # Predictions first, record last: a record.json always has its predictions beside it.
+    write_with_atomic(run_dir / "predictions.parquet", lambda p: frame.to_parquet(p, index=False))
+    write_json_atomic(run_dir / "record.json", record.to_dict())
+
+
+def run(opts: RunOptions) -> tuple[RunRecord, Path]:
+    """Train and score one model on one protocol; write record.json + predictions.parquet."""
+    plan = plan_run(opts)
+    with claim_run_dir(plan) as run_dir:
+        outcome = execute_model(plan)
+        record = build_record(plan, outcome)
+        write_run(run_dir, record, outcome.frame)
+        return record, run_dir
 
 
 def split_table_with_labels(table: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
