@@ -10,12 +10,12 @@ Three sources, one parser (so a path is never mistaken for a hub tag and vice ve
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from dfad_bench.errors import DfadError
+from dfad_bench.registry import did_you_mean
 
 SourceKind = Literal["hub", "local", "project"]
 
@@ -105,11 +105,7 @@ def is_path_like(text: str) -> bool:
 
 
 def _close(word: str, options: list[str]) -> str:
-    matches = difflib.get_close_matches(word, options, n=3, cutoff=0.5)
-    if not matches:
-        lowered = {o.lower(): o for o in options}
-        matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)]
-    return f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+    return did_you_mean(word, options, cutoff=0.5)
 
 
 def _local_weights(name: str, weights: str) -> str:
