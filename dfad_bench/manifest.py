@@ -129,14 +129,55 @@ def validate_manifest_table(df: pd.DataFrame, where: str) -> pd.DataFrame:
     return df.sort_values("sample_id", kind="stable").reset_index(drop=True)
 
 
+#: Floats are hashed at fixed precision: rounded to this many decimal places, then written with
+#: :data:`FLOAT_SIGNIFICANT_DIGITS` significant digits. Angles computed with libm or SIMD
+#: trigonometry differ in the last bits from one CPU (or glibc build) to another (measured on
+#: DFAD-Mini's gaze columns, with glibc's FMA code paths off: 41 values differ, by up to 17 ulp or
+#: 1.1e-16 rad). Hashing ``repr`` made those bits part of the samples hash, so two machines with
+#: the same samples disagreed. A perturbation of size e crosses a rounding boundary with
+#: probability about e / 1e-9 per value: about 4e-6 for those 41 values.
+FLOAT_DECIMALS = 9
+FLOAT_SIGNIFICANT_DIGITS = 9
+
+
+def canonical_float(value: float) -> str:
+    """The text a float is hashed as: ``FLOAT_DECIMALS`` decimals, ``FLOAT_SIGNIFICANT_DIGITS``
+    significant digits, no negative zero, integral values without a fraction (85.0 is written
+    "85", as the integer 85 is, so a CSV and a Parquet copy of a manifest hash alike)."""
+    v = float(value)
+    if not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    text = format(round(v, FLOAT_DECIMALS), f".{FLOAT_SIGNIFICANT_DIGITS}g")
+    return "0" if text == "-0" else text
+
+
+def canonical_float_value(value: float) -> float:
+    """``value`` rounded the way :func:`canonical_float` writes it (what a builder stores)."""
+    return float(canonical_float(value))
+
+
+def _canonical_text(v: object) -> str:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        return "" if np.isnan(v) else canonical_float(v)
+    return str(v)
+
+
 def manifest_hash(df: pd.DataFrame) -> str:
-    """Stable content hash: rows sorted by sample_id, columns by name, values as canonical text."""
+    """Stable content hash: rows sorted by sample_id, columns by name, values as canonical text
+    (empty for missing, floats at fixed precision by :func:`canonical_float`), so neither the row
+    order nor the last bits of a float (the CPU's floating-point paths) change it."""
     canon = df.sort_values("sample_id", kind="stable")[sorted(df.columns)]
     h = hashlib.sha256()
     h.update(("\x1f".join(canon.columns) + "\n").encode())
     text = canon.astype(object).where(canon.notna(), None)
     for row in text.itertuples(index=False, name=None):
-        h.update(("\x1f".join("" if v is None else (repr(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in row) + "\n").encode())
+        h.update(("\x1f".join(_canonical_text(v) for v in row) + "\n").encode())
     return h.hexdigest()
 
 
