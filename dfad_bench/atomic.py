@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dfad_bench.faults import fault_point
+
+#: Temporary files are ``.<target name>.<random>.tmp`` beside their target (see atomic_path).
+TMP_GLOB = ".*.tmp"
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -21,6 +25,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fault_point(f"atomic:{target.name}")  # the rename window: temp complete, target not replaced
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -44,6 +49,21 @@ def write_with_atomic(target: str | os.PathLike[str], writer: Callable[[Path], N
     """Call ``writer(tmp_path)`` (e.g. ``df.to_parquet``) and move the result into place atomically."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def sweep_stale_tmp(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left in ``folder``; return them.
+
+    Only call this while holding the lock that keeps other writers out of ``folder`` (the run
+    lock): a live writer's temporary file looks the same as a dead one's.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in (folder.rglob(TMP_GLOB) if recursive else folder.glob(TMP_GLOB)) if p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
 
 
 def _json_default(obj: Any) -> Any:

@@ -5,11 +5,12 @@ temperature) against hierarchical class prompts at the family and the generator 
 class of the label space (unseen ones through their prompts: open-vocabulary attribution); the fake
 score is ``1 - p(real)`` of the family-level softmax.
 
-Training reuses :class:`~dfad_bench.harness.torch_model.TorchModel`'s checkpoint helpers (safetensors
-weights + a ``weights_only`` state file in ``ctx.work_dir``, resumed automatically) and its rules:
-seeded, model selection and early stopping on val only, bf16 autocast on CUDA only. Its image loop
-is replaced: frozen parts (gaze outputs, CLIP embeddings or the ViT prefix tokens) are encoded once
-per image through the on-disk feature caches, and an epoch reads them from memory.
+Training runs through the harness's engine (:func:`dfad_bench.harness.training.train_val_selected`:
+seeded, model selection and early stopping on val only, one atomic checkpoint file per epoch in
+``ctx.work_dir`` resumed automatically unless the code changed, bf16 autocast on CUDA only); this
+model supplies its step and val score. Frozen parts (gaze outputs, CLIP embeddings or the ViT
+prefix tokens) are encoded once per image through the on-disk feature caches, and an epoch reads
+them from memory.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dfad_bench.contract import DataView, Predictions, RunContext
+from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
-from dfad_bench.harness.torch_model import TorchModel, seed_everything
+from dfad_bench.harness.training import Epoch, TrainTask, autocast, seed_everything, train_val_selected
 from dfad_bench.taxonomy import REAL
 from gazeclip import CARD
 from gazeclip.gaze_adapter import GazeAdapter, GazeStandardizer
@@ -153,7 +154,7 @@ class TextTargets:
     classes: dict[str, tuple[str, ...]]
 
 
-class GazeCLIP(TorchModel):
+class GazeCLIP(BaseModel):
     card = CARD
 
     def __init__(self, **config: Any) -> None:
@@ -244,7 +245,7 @@ class GazeCLIP(TorchModel):
         net.eval()
         out = []
         bs = self.config["encode_batch_size"]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device):
             for start in range(0, len(inputs), bs):
                 rows = np.arange(start, min(start + bs, len(inputs)))
                 out.append(self._image(net, inputs, rows, device)["embedding"].float().cpu())
@@ -291,67 +292,46 @@ class GazeCLIP(TorchModel):
         weights = {"contrastive": c["w_contrastive"], "attribution": c["w_attribution"], "detection": c["w_detection"], "gaze": c["w_gaze"]}
         real_index = fam_seen.index(REAL)
 
-        ckpt_dir = Path(ctx.work_dir) / "checkpoint"
-        state: dict[str, Any] = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "stale": 0, "history": []}
-        best_weights: dict[str, torch.Tensor] | None = None
-        if (ckpt_dir / "state.json").exists():
-            state, best_weights = self._load_checkpoint(ckpt_dir, net, opt)
-            ctx.log(f"gazeclip: resuming from checkpoint after epoch {state['epoch']}")
-
         n, bs = len(train), c["batch_size"]
-        n_batches = max(1, (n + bs - 1) // bs)
         y_val = val.labels("is_fake").astype(int)
         fam_val, gen_val = val.labels("family"), val.labels("generator")
+
+        def step(epoch: Epoch) -> dict[str, Any]:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 1000 + epoch.index)).numpy()
+            sums: dict[str, float] = {}
+            for start in range(0, n, bs):
+                rows = order[start : start + bs]
+                batch = {k: torch.as_tensor(v[rows], device=device) for k, v in labels.items()}
+                terms = self.train_step(net, opt, train_in, rows, batch, seen, levels, weights, real_index, device)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(rows)
+                epoch.advance(1)
+            return {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+
+        def val_score() -> dict[str, Any]:
+            # Over the seen classes' prompts only.
+            scores = self._scores(net, self._embed_all(net, val_in, device), seen, device)
+            val_auc = auc(y_val, scores["fake_score"])
+            fam_acc = accuracy(fam_val, np.asarray(fam_seen)[scores["family"].argmax(1)])
+            gen_acc = accuracy(gen_val, np.asarray(gen_seen)[scores["generator"].argmax(1)])
+            parts = [v for v in (val_auc, fam_acc, gen_acc) if v is not None]
+            return {"val_auc": val_auc, "val_family_acc": fam_acc, "val_generator_acc": gen_acc,
+                    "val_score": float(np.mean(parts)) if parts else None, "logit_scale": float(net.scale().detach())}
+
+        task = TrainTask(name="gazeclip", module=net, optimizer=opt, step=step, val_score=val_score, epochs=c["epochs"],
+                         patience=c["patience"], batches_per_epoch=max(1, (n + bs - 1) // bs))
         with head_threads(c["head_threads"], device):  # the epoch is small ops: see head_threads
-            while state["epoch"] < c["epochs"] and state["stale"] < c["patience"]:
-                epoch = state["epoch"]
-                t0 = time.perf_counter()
-                net.train()
-                order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 1000 + epoch)).numpy()
-                advance = ctx.progress(f"gazeclip epoch {epoch + 1}/{c['epochs']}", n_batches) if ctx.progress else None
-                sums: dict[str, float] = {}
-                for start in range(0, n, bs):
-                    rows = order[start : start + bs]
-                    batch = {k: torch.as_tensor(v[rows], device=device) for k, v in labels.items()}
-                    terms = self.train_step(net, opt, train_in, rows, batch, seen, levels, weights, real_index, device)
-                    for k, v in terms.items():
-                        sums[k] = sums.get(k, 0.0) + v * len(rows)
-                    if advance:
-                        advance(1)
-                # Model selection on val only, over the seen classes' prompts.
-                scores = self._scores(net, self._embed_all(net, val_in, device), seen, device)
-                val_auc = auc(y_val, scores["fake_score"])
-                fam_acc = accuracy(fam_val, np.asarray(fam_seen)[scores["family"].argmax(1)])
-                gen_acc = accuracy(gen_val, np.asarray(gen_seen)[scores["generator"].argmax(1)])
-                score = float(np.mean([v for v in (val_auc, fam_acc, gen_acc) if v is not None]))
-                improved = score > state["best_score"]
-                if improved:
-                    state.update(best_score=score, best_epoch=epoch, stale=0)
-                    best_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    state["stale"] += 1
-                state["epoch"] = epoch + 1
-                state["history"].append({
-                    "epoch": epoch + 1, **{f"train_{k}": v / max(n, 1) for k, v in sums.items()},
-                    "val_auc": val_auc, "val_family_acc": fam_acc, "val_generator_acc": gen_acc, "val_score": score,
-                    "logit_scale": float(net.scale().detach()), "seconds": time.perf_counter() - t0,
-                })
-                ctx.log(f"gazeclip epoch {epoch + 1}: loss {sums.get('loss', 0) / max(n, 1):.4f} val auc {val_auc} "
-                        f"fam acc {fam_acc:.3f} gen acc {gen_acc:.3f}{' *' if improved else ''}")
-                self._save_checkpoint(ckpt_dir, net, opt, state, best_weights)
-        if best_weights is None:
-            raise DfadError("gazeclip: training produced no checkpoint (epochs = 0?)")
-        net.load_state_dict(best_weights)
+            result = train_val_selected(task, ctx, type(self))
         self.net_ = net.eval()
-        self.history_ = state["history"]
-        self.best_epoch_ = state["best_epoch"] + 1
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
         return self
 
     def train_step(self, net: GazeCLIPNet, opt: torch.optim.Optimizer, inputs: ViewInputs, rows: np.ndarray,
                    batch: dict[str, torch.Tensor], targets: TextTargets, levels: tuple[str, ...], weights: dict[str, float],
                    real_index: int, device: torch.device) -> dict[str, float]:
         """One optimisation step on the rows of a view; returns the loss and its terms."""
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device):
             image = self._image(net, inputs, rows, device)
             text = net.text(targets.bank, self.backbone_)
             outputs = self._logits(net, image, text, targets, levels)

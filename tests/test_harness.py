@@ -13,7 +13,7 @@ from dfad_bench.testing import toy_manifest, write_toy_images
 
 REQUIRED_RECORD_KEYS = {
     "run_id", "model", "model_config", "protocol", "protocol_version", "protocol_hash", "benchmark", "manifest_hash",
-    "seed", "selection_rule", "git_commit", "versions", "hardware", "timings", "metrics", "bad_inputs",
+    "seed", "selection_rule", "git", "versions", "hardware", "timings", "metrics", "bad_inputs",
 }
 
 

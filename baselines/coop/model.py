@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,7 @@ from dfad_bench.backbones import create_backbone
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import clip_image_features
-from dfad_bench.harness.torch_model import seed_everything
+from dfad_bench.harness.training import Epoch, TrainTask, seed_everything, train_val_selected
 from dfad_bench.metrics import accuracy, auc
 from dfad_bench.taxonomy import REAL
 
@@ -121,13 +120,9 @@ class CoOp(BaseModel):
         opt = torch.optim.SGD(params, lr=float(cfg["lr"]), momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]))
         epochs, bs = int(cfg["epochs"]), int(cfg["batch_size"])
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-        gen = torch.Generator().manual_seed(ctx.seed)
-        best_score, best_state, stale = -np.inf, None, 0
-        self.history_: list[dict[str, Any]] = []
-        self.best_epoch_ = 0
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            order = torch.randperm(len(x_tr), generator=gen).to(device)
+
+        def step(epoch: Epoch) -> dict[str, Any]:
+            order = torch.randperm(len(x_tr), generator=epoch.rng).to(device)
             losses = []
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
@@ -140,24 +135,16 @@ class CoOp(BaseModel):
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
-            sched.step()
-            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **self._val_score(x_va, val),
-                   "seconds": time.perf_counter() - t0}
-            self.history_.append(row)
-            improved = row["val_score"] > best_score
-            if improved:
-                best_score, stale, self.best_epoch_ = row["val_score"], 0, epoch + 1
-                best_state = {k: v.detach().clone() for k, v in self.prompts_.ctx.items()}
-            else:
-                stale += 1
-            ctx.log(f"coop epoch {epoch + 1}: loss {row['train_loss']:.4f} val score {row['val_score']:.4f}{' *' if improved else ''}")
-            if stale >= int(cfg["patience"]):
-                break
-        if best_state is None:
-            raise DfadError("coop: training produced no context (epochs must be >= 1)")
-        with torch.no_grad():
-            for k, v in best_state.items():
-                self.prompts_.ctx[k].copy_(v)
+                epoch.advance(1)
+            return {"train_loss": float(np.mean(losses))}
+
+        # The learned context is all that trains (the prompt learner's other tensors are
+        # non-persistent buffers), so it is what the engine selects, checkpoints and restores.
+        task = TrainTask(name="coop", module=self.prompts_, optimizer=opt, scheduler=sched, step=step,
+                         val_score=lambda: self._val_score(x_va, val), epochs=epochs, patience=int(cfg["patience"]),
+                         batches_per_epoch=(len(x_tr) + bs - 1) // bs)
+        result = train_val_selected(task, ctx, type(self))
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:

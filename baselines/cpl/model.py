@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ from dfad_bench.backbones import create_backbone
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import clip_image_features
-from dfad_bench.harness.torch_model import seed_everything
+from dfad_bench.harness.training import Epoch, TrainTask, seed_everything, train_val_selected
 from dfad_bench.metrics import accuracy, auc
 from dfad_bench.taxonomy import REAL
 
@@ -124,14 +123,9 @@ class ContrastiveAttribution(BaseModel):
         self.head_ = _Head(mean, std, int(cfg["hidden_dim"]), int(cfg["proj_dim"]), len(self.classes_["generator"])).to(device)
         opt = torch.optim.AdamW(self.head_.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
         train_scale, bs = float(cfg["train_scale"]), int(cfg["batch_size"])
-        gen = torch.Generator().manual_seed(ctx.seed)
-        best_score, best_state, stale = -np.inf, None, 0
-        self.history_: list[dict[str, Any]] = []
-        self.best_epoch_ = 0
-        for epoch in range(int(cfg["epochs"])):
-            t0 = time.perf_counter()
-            self.head_.train()
-            order = torch.randperm(len(x_tr), generator=gen).to(device)
+
+        def step(epoch: Epoch) -> dict[str, Any]:
+            order = torch.randperm(len(x_tr), generator=epoch.rng).to(device)
             losses = []
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
@@ -143,21 +137,15 @@ class ContrastiveAttribution(BaseModel):
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
-            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **self._val_metrics(x_va, val, train_scale),
-                   "seconds": time.perf_counter() - t0}
-            self.history_.append(row)
-            improved = row["val_score"] > best_score
-            if improved:
-                best_score, stale, self.best_epoch_ = row["val_score"], 0, epoch + 1
-                best_state = {k: v.detach().clone() for k, v in self.head_.state_dict().items()}
-            else:
-                stale += 1
-            ctx.log(f"cpl epoch {epoch + 1}: loss {row['train_loss']:.4f} val score {row['val_score']:.4f}{' *' if improved else ''}")
-            if stale >= int(cfg["patience"]):
-                break
-        if best_state is None:
-            raise DfadError("cpl: training produced no head (epochs must be >= 1)")
-        self.head_.load_state_dict(best_state)
+                epoch.advance(1)
+            return {"train_loss": float(np.mean(losses))}
+
+        task = TrainTask(name="cpl", module=self.head_, optimizer=opt, step=step,
+                         val_score=lambda: self._val_metrics(x_va, val, train_scale), epochs=int(cfg["epochs"]),
+                         patience=int(cfg["patience"]), batches_per_epoch=(len(x_tr) + bs - 1) // bs)
+        result = train_val_selected(task, ctx, type(self))
+        self.history_: list[dict[str, Any]] = list(result.history)
+        self.best_epoch_ = result.best_epoch
 
         # Prediction temperature: generator-level NLL on val (val holds seen classes only).
         val_gen = np.array([gen_index[str(g)] for g in val.labels("generator")])

@@ -1,8 +1,10 @@
-"""A torch base class giving plug-ins the standard training loop.
+"""A torch base class for image models trained end to end by the harness's training engine.
 
-Seeded; val-only model selection and early stopping; checkpoints in safetensors (weights) plus a
-``weights_only``-loadable state file, resumed automatically when a run is restarted; bf16 AMP on
-CUDA; DistributedDataParallel when launched with torchrun (WORLD_SIZE > 1).
+The loop itself (seeding, val-only model selection, early stopping, one-file atomic checkpoints
+resumed when a run is restarted, code fingerprint, bf16 AMP on CUDA) is
+:func:`dfad_bench.harness.training.train_val_selected`; this class supplies its step (one epoch
+over the train images, detection + attribution losses) and its val score (mean of val detection
+AUC and val family ACC). DistributedDataParallel when launched with torchrun (WORLD_SIZE > 1).
 
 Subclasses implement :meth:`build_network` and :meth:`forward` (returning logits), and may
 override :meth:`inputs_from_uint8` (e.g. to normalise) and :meth:`extra_loss`.
@@ -10,18 +12,22 @@ override :meth:`inputs_from_uint8` (e.g. to normalise) and :meth:`extra_loss`.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
-from dfad_bench.errors import DfadError
+from dfad_bench.harness.training import (
+    Epoch,
+    TrainTask,
+    amp_enabled,
+    autocast,
+    seed_everything,
+    train_val_selected,
+)
+
+__all__ = ["TRAIN_DEFAULTS", "TorchModel", "seed_everything"]
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 8,
@@ -32,16 +38,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "image_size": None,
     "attribution_weight": 1.0,
 }
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _distributed() -> tuple[bool, int, int]:
@@ -98,30 +94,20 @@ class TorchModel(BaseModel):
         params = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.config["lr"], weight_decay=self.config["weight_decay"])
         labels = self._label_lookup(train, fam_classes, gen_classes)
-        use_amp = device.type == "cuda"
-
-        ckpt_dir = Path(ctx.work_dir) / "checkpoint"
-        state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "stale": 0, "history": []}
-        best_weights: dict[str, Any] | None = None
-        if (ckpt_dir / "state.json").exists():
-            state, best_weights = self._load_checkpoint(ckpt_dir, net, opt)
-            ctx.log(f"resuming from checkpoint after epoch {state['epoch']}")
-
+        use_amp = amp_enabled(device, self.config.get("amp"))
         bs = self.config["batch_size"]
         image_size = self.config.get("image_size")
-        n_batches = (len(train) + bs - 1) // bs
-        while state["epoch"] < self.config["epochs"] and state["stale"] < self.config["patience"]:
-            epoch = state["epoch"]
+
+        def step(epoch: Epoch) -> dict[str, Any]:
             net.train()
-            t0 = time.perf_counter()
-            advance = ctx.progress(f"epoch {epoch + 1}/{self.config['epochs']}", n_batches) if ctx.progress else None
             losses = []
-            for i, (ids, images) in enumerate(train.iter_images(bs, shuffle=True, seed=ctx.seed * 1000 + epoch, image_size=image_size)):
+            batches = train.iter_images(bs, shuffle=True, seed=ctx.seed * 1000 + epoch.index, image_size=image_size)
+            for i, (ids, images) in enumerate(batches):
                 if is_dist and i % world != rank:
                     continue
                 x = self.inputs_from_uint8(images.to(device, non_blocking=True), ctx)
                 batch = {k: torch.as_tensor(v[[labels["row"][s] for s in ids]], device=device) for k, v in labels.items() if k != "row"}
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                with autocast(device, use_amp):
                     out = self.forward(net, x, ctx)
                     loss = F.binary_cross_entropy_with_logits(out["fake_logit"].float(), batch["is_fake"].float())
                     w = self.config["attribution_weight"]
@@ -136,36 +122,25 @@ class TorchModel(BaseModel):
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
-                if advance:
-                    advance(1)
-            # Model selection on val only.
+                epoch.advance(1)
+            return {"train_loss": float(np.mean(losses)) if losses else None}
+
+        def val_score() -> dict[str, Any]:
             pred = self._predict_net(net, val, ctx)
-            y_val = val.labels("is_fake").astype(int)
-            val_auc = auc(y_val, pred.fake_score)
-            fam_true = val.labels("family")
-            fam_pred = np.asarray(fam_classes)[pred.family_probs.argmax(1)]
-            val_acc = accuracy(fam_true, fam_pred)
-            score = float(np.mean([v for v in (val_auc, val_acc) if v is not None]))
-            improved = score > state["best_score"]
-            if improved:
-                state.update(best_score=score, best_epoch=epoch, stale=0)
-                best_weights = {k: v.detach().clone() for k, v in self._unwrap(net).state_dict().items()}
-            else:
-                state["stale"] += 1
-            state["epoch"] = epoch + 1
-            state["history"].append(
-                {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None, "val_auc": val_auc, "val_family_acc": val_acc,
-                 "val_score": score, "seconds": time.perf_counter() - t0}
-            )
-            ctx.log(f"epoch {epoch + 1}: loss {state['history'][-1]['train_loss']:.4f} val auc {val_auc} val fam acc {val_acc:.3f}{' *' if improved else ''}")
-            if rank == 0:
-                self._save_checkpoint(ckpt_dir, net, opt, state, best_weights)
-        if best_weights is None:
-            raise DfadError(f"model {self.card.name}: training produced no checkpoint (0 epochs?)")
-        self._unwrap(net).load_state_dict(best_weights)
+            val_auc = auc(val.labels("is_fake").astype(int), pred.fake_score)
+            val_acc = accuracy(val.labels("family"), np.asarray(fam_classes)[pred.family_probs.argmax(1)])
+            parts = [v for v in (val_auc, val_acc) if v is not None]
+            return {"val_auc": val_auc, "val_family_acc": val_acc, "val_score": float(np.mean(parts)) if parts else None}
+
+        task = TrainTask(
+            name=self.card.name, module=self._unwrap(net), optimizer=opt, step=step, val_score=val_score,
+            epochs=self.config["epochs"], patience=self.config["patience"], batches_per_epoch=(len(train) + bs - 1) // bs,
+            save=rank == 0,
+        )
+        result = train_val_selected(task, ctx, type(self))
         self.net_ = self._unwrap(net).eval()
-        self.history_ = state["history"]
-        self.best_epoch_ = state["best_epoch"] + 1
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
@@ -192,7 +167,7 @@ class TorchModel(BaseModel):
         device = torch.device(ctx.device)
         net.eval()
         ids_all, scores, fams, gens, embs = [], [], [], [], []
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.no_grad(), autocast(device, self.config.get("amp")):
             for ids, images in data.iter_images(self.config["batch_size"] * 2, image_size=self.config.get("image_size")):
                 out = self.forward(net, self.inputs_from_uint8(images.to(device), ctx), ctx)
                 ids_all.extend(ids)
@@ -210,31 +185,3 @@ class TorchModel(BaseModel):
             generator_probs=np.concatenate(gens).astype(np.float64),
             embedding=np.concatenate(embs) if embs else None,
         )
-
-    def _save_checkpoint(self, ckpt_dir: Path, net, opt, state: dict, best: dict | None) -> None:
-        import torch
-        from safetensors.torch import save_file
-
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        weights = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self._unwrap(net).state_dict().items()}
-        if best is not None:
-            weights.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
-        write_with_atomic(ckpt_dir / "weights.safetensors", lambda p: save_file(weights, str(p)))
-        extra = {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
-        write_with_atomic(ckpt_dir / "train_state.pt", lambda p: torch.save(extra, p))
-        # state.json is written last: its presence marks a complete checkpoint.
-        write_json_atomic(ckpt_dir / "state.json", copy.deepcopy({**state, "best_score": float(state["best_score"])}))
-
-    def _load_checkpoint(self, ckpt_dir: Path, net, opt) -> tuple[dict, dict | None]:
-        import torch
-        from safetensors.torch import load_file
-
-        state = json.loads((ckpt_dir / "state.json").read_text())
-        weights = load_file(str(ckpt_dir / "weights.safetensors"))
-        model_sd = {k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")}
-        best = {k[len("best."):]: v for k, v in weights.items() if k.startswith("best.")} or None
-        self._unwrap(net).load_state_dict(model_sd, strict=True)
-        extra = torch.load(ckpt_dir / "train_state.pt", weights_only=True)
-        opt.load_state_dict(extra["optimizer"])
-        torch.set_rng_state(extra["torch_rng"])
-        return state, best
