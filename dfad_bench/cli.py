@@ -160,6 +160,8 @@ def run(
     fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier interrupted run.")] = False,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 200,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    board: Annotated[bool, typer.Option("--board", help="A run meant for the committed board: refuses a dirty git tree (recorded).")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="With --board: accept uncommitted changes (recorded).")] = False,
 ) -> None:
     """Train and score a model on a protocol; store record.json and predictions.parquet."""
     from dfad_bench.harness.runner import RunOptions, parse_overrides, summarize
@@ -168,7 +170,7 @@ def run(
     opts = RunOptions(
         model=model, protocol=protocol, benchmark=benchmark, seed=seed, results_dir=results,
         overrides=parse_overrides(set_ or [], model), device=device, num_workers=num_workers, fresh=fresh,
-        n_bootstrap=n_bootstrap, quiet=quiet,
+        n_bootstrap=n_bootstrap, quiet=quiet, board=board, allow_dirty=allow_dirty,
     )
     record, run_dir = run_model(opts)
     table = Table(title=f"{record.model} on {record.protocol}@{record.protocol_version} ({record.benchmark}, seed {record.seed})")
@@ -178,6 +180,23 @@ def run(
         table.add_row(k, v)
     console.print(table)
     console.print(f"record: {run_dir / 'record.json'}", soft_wrap=True)  # one line, for scripts
+
+
+@app.command()
+def rescore(
+    results_dir: Annotated[Path, typer.Argument(help="Folder of run folders (record.json + predictions.parquet).")],
+) -> None:
+    """Recompute every record's metrics from its stored predictions; list each difference (exit 1 if any)."""
+    from dfad_bench.rescore import rescore as do_rescore
+
+    report = do_rescore(results_dir)
+    for problem in report.problems:
+        typer.echo(f"not rescoreable: {problem}")
+    for diff in report.differences:
+        typer.echo(f"differs: {diff}")
+    typer.echo(report.summary)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("leaderboard")

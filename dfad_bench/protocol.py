@@ -47,6 +47,15 @@ TOP_KEYS = {
 }
 SPLIT_KEYS = {"fractions", "group_by", "use_split_hint"}
 KNOWN_METRICS = {"detection", "attribution", "open_set", "clustering", "bootstrap"}
+#: Metric groups in the order the report computes them (a protocol's list is stored in this order).
+METRIC_ORDER = ("detection", "attribution", "open_set", "clustering", "bootstrap")
+#: Selection rules the harness implements, and what each one means. ``val-only``: checkpoints,
+#: early stopping, hyper-parameter choices and the detection threshold are chosen on the val
+#: split (seen classes only), never on test; the harness enforces it by handing test labels to
+#: nobody and calibrating the threshold on val predictions.
+SELECTION_RULES = {
+    "val-only": "checkpoints, early stopping and thresholds chosen on val (seen classes only); test selects nothing",
+}
 _FILE_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)\.v(?P<version>\d+)\.yaml$")
 
 
@@ -113,6 +122,7 @@ class Protocol:
     metrics: tuple[str, ...]
     hash: str
     path: str = ""
+    selection: str = "val-only"
     superseded_by: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -194,6 +204,26 @@ def _parse_split(raw: Any, where: str) -> SplitSpec:
     return SplitSpec(fractions, group_by, hint)
 
 
+def _parse_metrics(raw: Any, where: str) -> tuple[str, ...]:
+    """The metric groups the run computes and the board shows, in report order."""
+    groups = _tuple_of_str(raw, where)
+    bad = set(groups) - KNOWN_METRICS
+    if bad:
+        raise DfadError(f"{where}: unknown metric group {sorted(bad)[0]!r}; expected from {list(METRIC_ORDER)}")
+    if "detection" not in groups:
+        raise DfadError(f"{where}: 'detection' is required (boards rank by detection AUC); got {list(groups)}")
+    if "open_set" in groups and "attribution" not in groups:
+        raise DfadError(f"{where}: 'open_set' needs 'attribution' (it scores the attribution probabilities)")
+    return tuple(g for g in METRIC_ORDER if g in groups)
+
+
+def _parse_allow_missing(raw: dict[str, Any], where: str) -> bool:
+    value = raw.get("allow_missing", False)
+    if not isinstance(value, bool):
+        raise DfadError(f"{where}.allow_missing: expected true or false, got {value!r}")
+    return value
+
+
 def canonical_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -213,10 +243,12 @@ def parse_protocol(raw: Any, where: str) -> Protocol:
     version = raw["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise DfadError(f"{where}: 'version' must be a positive integer, got {version!r}")
-    metrics = _tuple_of_str(raw.get("metrics", sorted(KNOWN_METRICS)), f"{where}.metrics")
-    bad = set(metrics) - KNOWN_METRICS
-    if bad:
-        raise DfadError(f"{where}.metrics: unknown metric group {sorted(bad)[0]!r}; expected from {sorted(KNOWN_METRICS)}")
+    metrics = _parse_metrics(raw.get("metrics", list(METRIC_ORDER)), f"{where}.metrics")
+    selection = raw.get("selection", "val-only")
+    if selection not in SELECTION_RULES:
+        raise DfadError(
+            f"{where}: selection {selection!r} is not a rule the harness implements; expected one of {sorted(SELECTION_RULES)}"
+        )
     return Protocol(
         name=name,
         version=version,
@@ -228,6 +260,7 @@ def parse_protocol(raw: Any, where: str) -> Protocol:
         metrics=metrics,
         hash=canonical_hash(raw),
         path=where,
+        selection=selection,
         superseded_by=raw.get("superseded_by"),
         raw=raw,
     )

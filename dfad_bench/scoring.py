@@ -90,6 +90,76 @@ def validate_predictions(pred: pd.DataFrame, split: SplitResult, where: str) -> 
     return pred.set_index("sample_id")
 
 
+def join_labels(pred: pd.DataFrame, split: SplitResult, where: str = "predictions") -> pd.DataFrame:
+    """Validated predictions (val and test rows, in their order) with the harness's ground-truth
+    columns (:data:`~dfad_bench.records.LABEL_COLUMNS`) beside the model outputs.
+
+    This is the table a run stores as ``predictions.parquet``: it scores without the benchmark
+    (``dfad-bench rescore``). A ``role`` column already present is replaced by the split's.
+    """
+    from dfad_bench.records import LABEL_COLUMNS
+
+    valid = validate_predictions(pred.drop(columns=[c for c in LABEL_COLUMNS if c in pred.columns]), split, where)
+    roles = split.roles.set_index("sample_id")
+    labels = roles.loc[valid.index, list(LABEL_COLUMNS)]
+    out = pd.concat([labels, valid], axis=1).reset_index()
+    out["is_fake"] = out["is_fake"].astype(bool)
+    for col in ("generator_seen", "family_seen"):
+        out[col] = out[col].astype(bool)
+    return out
+
+
+def score_labelled(
+    frame: pd.DataFrame,
+    label_spaces: dict[str, Any],
+    *,
+    groups: tuple[str, ...] | list[str] | None = None,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    fixed_threshold: float = 0.5,
+    where: str = "predictions",
+) -> dict[str, Any]:
+    """Metrics JSON of a labelled predictions table (:func:`join_labels` output, or a stored
+    ``predictions.parquet``): test rows are scored, val rows only calibrate the val threshold."""
+    from dfad_bench.metrics import calibrate_threshold, compute_run_metrics
+    from dfad_bench.records import LABEL_COLUMNS
+
+    missing = [c for c in ("sample_id", "fake_score", *LABEL_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise DfadError(f"{where}: missing column {missing[0]!r}; a labelled predictions table has {['sample_id', 'fake_score', *LABEL_COLUMNS]}")
+    # Test rows in sample_id order (the split's order): bootstrap resamples index rows, so the
+    # same predictions give the same intervals however the stored table is ordered.
+    test = frame[frame["role"] == "test"].sort_values("sample_id", kind="mergesort").reset_index(drop=True)
+    val = frame[frame["role"] == "val"]
+    val_threshold = None
+    if len(val):
+        yv = val["is_fake"].to_numpy().astype(int)
+        if yv.min() != yv.max():
+            val_threshold = float(calibrate_threshold(yv, val["fake_score"].to_numpy(dtype=np.float64)))
+    probs: dict[str, pd.DataFrame | None] = {}
+    for level, prefix in PROB_PREFIX.items():
+        cols = prob_columns(test, level)
+        if cols:
+            p = test[cols].astype(np.float64)
+            p.columns = [c[len(prefix):] for c in cols]
+            probs[level] = p
+        else:
+            probs[level] = None
+    table = test[["sample_id", "generator", "family", "forgery_type", "is_fake", "generator_seen", "family_seen", "fake_score"]]
+    return compute_run_metrics(
+        table,
+        label_spaces,
+        family_probs=probs["family"],
+        generator_probs=probs["generator"],
+        embeddings=extract_embeddings(test, where),
+        val_threshold=val_threshold,
+        fixed_threshold=fixed_threshold,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        groups=groups,
+    )
+
+
 def score_predictions(
     pred: pd.DataFrame,
     split: SplitResult,
@@ -97,39 +167,9 @@ def score_predictions(
     n_bootstrap: int = 200,
     fixed_threshold: float = 0.5,
 ) -> dict[str, Any]:
-    """Metrics JSON (docs/METRICS.md) for predictions under a protocol split."""
-    from dfad_bench.metrics import calibrate_threshold, compute_run_metrics
-
-    pred = validate_predictions(pred, split, where)
-    roles = split.roles.set_index("sample_id")
-    test_ids = split.ids("test")
-    table = roles.loc[test_ids, ["generator", "family", "forgery_type", "is_fake", "generator_seen", "family_seen"]].copy()
-    table["fake_score"] = pred.loc[test_ids, "fake_score"].to_numpy()
-    table = table.reset_index()
-    val_ids = split.ids("val").intersection(pred.index)
-    val_threshold = None
-    if len(val_ids):
-        yv = roles.loc[val_ids, "is_fake"].to_numpy().astype(int)
-        if yv.min() != yv.max():
-            val_threshold = float(calibrate_threshold(yv, pred.loc[val_ids, "fake_score"].to_numpy()))
-    probs: dict[str, pd.DataFrame | None] = {}
-    for level, prefix in PROB_PREFIX.items():
-        cols = prob_columns(pred, level)
-        if cols:
-            p = pred.loc[test_ids, cols]
-            p.columns = [c[len(prefix):] for c in cols]
-            probs[level] = p.reset_index(drop=True)
-        else:
-            probs[level] = None
-    emb = extract_embeddings(pred.loc[test_ids], where)
-    return compute_run_metrics(
-        table,
-        split.label_spaces,
-        family_probs=probs["family"],
-        generator_probs=probs["generator"],
-        embeddings=emb,
-        val_threshold=val_threshold,
-        fixed_threshold=fixed_threshold,
-        n_bootstrap=n_bootstrap,
-        seed=split.seed,
+    """Metrics JSON (docs/METRICS.md) for predictions under a protocol split; the protocol's
+    ``metrics`` groups decide what is computed."""
+    return score_labelled(
+        join_labels(pred, split, where), split.label_spaces, groups=split.protocol.metrics, n_bootstrap=n_bootstrap,
+        seed=split.seed, fixed_threshold=fixed_threshold, where=where,
     )

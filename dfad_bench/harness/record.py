@@ -1,65 +1,35 @@
-"""The run record: everything that can change a number, stored beside the predictions."""
+"""Provenance the runner collects for a record: git state, versions, hardware, the plug-in's
+distribution. The record schema itself lives in :mod:`dfad_bench.records` (re-exported here)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from dfad_bench.records import SCHEMA_VERSION, RunRecord, RunSpec
+
+__all__ = [
+    "SCHEMA_VERSION", "RunRecord", "RunSpec", "cpu_model", "git_state", "hardware_info", "package_versions",
+    "plugin_distribution",
+]
 
 
-@dataclass
-class RunRecord:
-    run_id: str
-    model: str
-    model_config: dict[str, Any]
-    model_card: dict[str, Any]
-    protocol: str
-    protocol_version: int
-    protocol_hash: str
-    benchmark: str
-    manifest_hash: str
-    samples_hash: str  # manifest_hash without image-byte digests: what boards group by
-    seed: int
-    selection_rule: str
-    threshold: dict[str, Any]
-    git_commit: str | None
-    versions: dict[str, str]
-    hardware: dict[str, Any]
-    timings: dict[str, float | None]
-    metrics: dict[str, Any]
-    bad_inputs: list[dict[str, str]]
-    split_counts: dict[str, int]
-    label_spaces: dict[str, Any]
-    command: str
-    created_at: str
-    training: dict[str, Any] = field(default_factory=dict)
-    status: str = "complete"
-    schema_version: int = SCHEMA_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def make_run_id(model: str, config: dict[str, Any], protocol_hash: str, manifest_hash: str, seed: int) -> str:
-    key = json.dumps({"m": model, "c": config, "p": protocol_hash, "d": manifest_hash, "s": seed}, sort_keys=True, default=str)
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def git_commit() -> str | None:
+def git_state() -> dict[str, Any]:
+    """``{"commit": sha, "dirty": bool}`` of the checkout holding this package; both None when
+    the package is not in a git checkout (an installed wheel) or git is missing."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        )
     except (OSError, subprocess.SubprocessError):
-        return None
+        return {"commit": None, "dirty": None}
+    return {"commit": out.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def package_versions() -> dict[str, str]:
@@ -74,10 +44,24 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU model name (/proc/cpuinfo "model name"; elsewhere platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def hardware_info(device: str) -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "device": device,
     }
@@ -91,3 +75,24 @@ def hardware_info(device: str) -> dict[str, Any]:
     except ImportError:
         pass
     return info
+
+
+def plugin_distribution(factory: str) -> dict[str, Any]:
+    """The installed distribution (name, version) that owns a model card's factory module.
+
+    Built-in plug-ins (gazeclip, baselines) belong to ``dfad-bench``; a model defined in a module
+    no distribution owns (a script, a test) records ``None`` for both.
+    """
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    module = factory.partition(":")[0]
+    top = module.split(".")[0]
+    dists = sorted(set(packages_distributions().get(top, [])))
+    if not dists:
+        return {"distribution": None, "version": None, "module": module}
+    name = dists[0]
+    try:
+        ver: str | None = version(name)
+    except PackageNotFoundError:
+        ver = None
+    return {"distribution": name, "version": ver, "module": module}

@@ -34,12 +34,21 @@ from dfad_bench.contract import DataView, ModelCard, Predictions, RunContext
 from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.harness.images import BadInput, make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
-from dfad_bench.harness.record import RunRecord, git_commit, hardware_info, make_run_id, package_versions
+from dfad_bench.harness.record import git_state, hardware_info, package_versions, plugin_distribution
 from dfad_bench.manifest import Manifest
 from dfad_bench.paths import default_results_dir
 from dfad_bench.protocol import Protocol, get_protocol
+from dfad_bench.records import (
+    LABEL_COLUMNS,
+    PREDICTIONS_FILE,
+    RECORD_FILE,
+    TRUSTED_ISOLATION,
+    RunRecord,
+    RunSpec,
+    labels_hash,
+)
 from dfad_bench.registry import MODELS
-from dfad_bench.scoring import score_predictions
+from dfad_bench.scoring import join_labels, score_labelled
 from dfad_bench.splits import SplitResult, split_manifest
 
 #: Learned-state attributes a model may expose for the record (what val chose, how it trained).
@@ -59,6 +68,8 @@ class RunOptions:
     fresh: bool = False
     n_bootstrap: int = 200
     quiet: bool = False
+    board: bool = False  # a run meant for the committed board: refuses a dirty git tree
+    allow_dirty: bool = False  # with board: accept a dirty tree anyway (recorded)
 
 
 @dataclass
@@ -81,6 +92,7 @@ class RunPlan:
     prescan_seconds: float
     log: Callable[[str], None]
     t_start: float
+    git: dict[str, Any] = field(default_factory=dict)  # git state checked before the run (commit, dirty)
 
 
 @dataclass
@@ -176,14 +188,31 @@ def plan_run(opts: RunOptions) -> RunPlan:
     prescan_s = time.perf_counter() - t0
 
     results = Path(opts.results_dir or default_results_dir())
-    run_id = make_run_id(opts.model, config, protocol.hash, manifest.hash, opts.seed)
+    # The run id hashes the normalised, typed config the record stores, so two spellings of one
+    # option value are one run.
+    run_id = RunSpec.create(opts.model, config, protocol.name, protocol.hash, bench_name, manifest.hash, opts.seed).run_id
+    git = check_board_tree(opts)
     return RunPlan(
         opts=opts, card=card, config=config, protocol=protocol, bench_name=bench_name, manifest=manifest, clean=clean,
         bad=bad, split=split, run_id=run_id,
         run_dir=run_dir_for(results, opts.model, protocol.name, bench_name, opts.seed, run_id),
         work_dir=results / ".work" / run_id, device=opts.device or default_device(), prescan_seconds=prescan_s,
-        log=log, t_start=t_start,
+        log=log, t_start=t_start, git=git,
     )
+
+
+def check_board_tree(opts: RunOptions) -> dict[str, Any]:
+    """The git state of the code that runs; a ``--board`` run refuses a dirty tree unless
+    ``--allow-dirty``, since a board number must name the exact code that made it."""
+    git = git_state()
+    if opts.board and git["dirty"] and not opts.allow_dirty:
+        raise DfadError(
+            f"--board: the git tree at commit {str(git['commit'])[:12]} has uncommitted changes; commit them "
+            "(a board record names the exact code) or pass --allow-dirty (recorded)"
+        )
+    if opts.board and git["commit"] is None and not opts.allow_dirty:
+        raise DfadError("--board: no git commit found for the running code; run from a git checkout or pass --allow-dirty")
+    return git
 
 
 # -- phase 2: claim the run folder --------------------------------------------------------------
@@ -267,17 +296,29 @@ def execute_model(plan: RunPlan) -> ModelOutcome:
 
 
 # -- phase 4: score, record, write -------------------------------------------------------------
-def build_record(plan: RunPlan, outcome: ModelOutcome) -> RunRecord:
+def label_predictions(plan: RunPlan, outcome: ModelOutcome) -> pd.DataFrame:
+    """The model's val and test predictions with the ground-truth columns beside them: what the
+    run scores and stores, so the record rescores without the benchmark."""
+    return join_labels(outcome.frame, plan.split, where=f"{plan.opts.model} predictions")
+
+
+def build_record(plan: RunPlan, outcome: ModelOutcome, labelled: pd.DataFrame | None = None) -> RunRecord:
     opts = plan.opts
-    frame = outcome.frame
-    metrics = score_predictions(frame.drop(columns=["role"]), plan.split, where=f"{opts.model} predictions", n_bootstrap=opts.n_bootstrap)
+    labelled = label_predictions(plan, outcome) if labelled is None else labelled
+    groups = plan.protocol.metrics
+    metrics = score_labelled(
+        labelled, plan.split.label_spaces, groups=groups, n_bootstrap=opts.n_bootstrap, seed=plan.split.seed,
+        fixed_threshold=0.5, where=f"{opts.model} predictions",
+    )
     n_train = int((plan.split.roles["role"] == "train").sum())
     fit_s, predict_s = outcome.fit_seconds, outcome.predict_seconds
+    git = plan.git or git_state()
     return RunRecord(
         run_id=plan.run_id,
         model=opts.model,
         model_config=dict(plan.config),
         model_card=plan.card.to_dict(),
+        plugin=plugin_distribution(plan.card.factory),
         protocol=plan.protocol.name,
         protocol_version=plan.protocol.version,
         protocol_hash=plan.protocol.hash,
@@ -287,7 +328,10 @@ def build_record(plan: RunPlan, outcome: ModelOutcome) -> RunRecord:
         seed=opts.seed,
         selection_rule=outcome.selection_rule,
         threshold={"fixed": 0.5, "val": metrics["detection"].get("val_threshold"), "chosen_on": "val"},
-        git_commit=git_commit(),
+        git={"commit": git["commit"], "dirty": git["dirty"]},
+        board=opts.board,
+        allow_dirty=opts.allow_dirty,
+        isolation=getattr(outcome, "isolation", None) or TRUSTED_ISOLATION,
         versions=package_versions(),
         hardware=hardware_info(plan.device),
         timings={
@@ -295,11 +339,19 @@ def build_record(plan: RunPlan, outcome: ModelOutcome) -> RunRecord:
             "fit_seconds": fit_s,
             "predict_seconds": predict_s,
             "fit_images_per_second": n_train / fit_s if fit_s > 0 else None,
-            "predict_images_per_second": len(frame) / predict_s if predict_s > 0 else None,
+            "predict_images_per_second": len(labelled) / predict_s if predict_s > 0 else None,
             "total_seconds": time.perf_counter() - plan.t_start,
         },
         metrics=metrics,
-        bad_inputs=[b.to_dict() for b in plan.bad],
+        scoring={
+            "metric_groups": list(groups), "selection": plan.protocol.selection, "n_bootstrap": opts.n_bootstrap,
+            "bootstrap_seed": plan.split.seed, "fixed_threshold": 0.5,
+        },
+        predictions={
+            "file": PREDICTIONS_FILE, "rows": len(labelled), "label_columns": list(LABEL_COLUMNS),
+            "labels_hash": labels_hash(labelled),
+        },
+        bad_inputs=tuple(b.to_dict() for b in plan.bad),
         split_counts=plan.split.counts(),
         label_spaces={k: v.to_dict() for k, v in plan.split.label_spaces.items()},
         command=" ".join(shlex.quote(a) for a in ["dfad-bench", *sys.argv[1:]]) if sys.argv else "",
@@ -309,9 +361,10 @@ def build_record(plan: RunPlan, outcome: ModelOutcome) -> RunRecord:
 
 
 def write_run(run_dir: Path, record: RunRecord, frame: pd.DataFrame) -> None:
-    # Predictions first, record last: a record.json always has its predictions beside it.
-    write_with_atomic(run_dir / "predictions.parquet", lambda p: frame.to_parquet(p, index=False))
-    write_json_atomic(run_dir / "record.json", record.to_dict())
+    """Predictions (labelled, zstd-compressed) first, record last: a record.json always has its
+    predictions beside it."""
+    write_with_atomic(run_dir / PREDICTIONS_FILE, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
+    write_json_atomic(run_dir / RECORD_FILE, record.to_dict())
 
 
 def run(opts: RunOptions) -> tuple[RunRecord, Path]:
@@ -319,8 +372,9 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
     plan = plan_run(opts)
     with claim_run_dir(plan) as run_dir:
         outcome = execute_model(plan)
-        record = build_record(plan, outcome)
-        write_run(run_dir, record, outcome.frame)
+        labelled = label_predictions(plan, outcome)
+        record = build_record(plan, outcome, labelled)
+        write_run(run_dir, record, labelled)
         return record, run_dir
 
 

@@ -22,6 +22,7 @@ from dfad_bench.metrics import detection as det
 from dfad_bench.metrics.bootstrap import bootstrap_ci, mean_auc_ci
 from dfad_bench.metrics.clustering import cluster_metrics
 from dfad_bench.metrics.openset import novel_auroc, oscr
+from dfad_bench.metrics.table import METRIC_GROUPS, MetricInputs, iter_computed
 
 REQUIRED_COLUMNS = (
     "sample_id",
@@ -348,14 +349,22 @@ def compute_run_metrics(
     fixed_threshold: float = 0.5,
     n_bootstrap: int = 200,
     seed: int = 0,
+    groups: tuple[str, ...] | list[str] | None = None,
 ) -> dict[str, Any]:
     """All metrics of one run on its TEST predictions; see docs/METRICS.md for every definition.
+
+    ``groups`` are the protocol's metric groups (``metrics:`` in its YAML; None: all of
+    :data:`~dfad_bench.metrics.table.METRIC_GROUPS`). A group left out is not computed and its
+    keys are absent from the result (:func:`group_keys`). ``detection`` is always computed: boards
+    rank by it. Metrics registered with their own function in :mod:`dfad_bench.metrics.table`
+    are added under their key when their group is computed.
 
     ``table`` has one row per test sample (columns :data:`REQUIRED_COLUMNS`); the probability
     frames and ``embeddings`` are aligned with it. ``val_threshold`` must come from
     :func:`dfad_bench.metrics.detection.calibrate_threshold` on VAL data. Returns a dict with
     exactly the keys :data:`TOP_LEVEL_KEYS`.
     """
+    groups = _validate_groups(groups)
     _validate_table(table)
     spaces = _validate_label_spaces(label_spaces, table)
     probs = {
@@ -377,23 +386,25 @@ def compute_run_metrics(
 
     unseen_ci = None
     defined_unseen = [g for g in unseen_gens if per_generator[g]["auc"] is not None]
-    if defined_unseen and n_bootstrap > 0:
+    if defined_unseen and n_bootstrap > 0 and "bootstrap" in groups:
         group = np.where(y, table["generator"].astype(str).to_numpy(), _REAL_GROUP)
         unseen_ci = mean_auc_ci(s, group, _REAL_GROUP, defined_unseen, n=int(n_bootstrap), seed=seed)
 
     attribution: dict[str, Any] = {}
     correct_family: tuple[np.ndarray, np.ndarray] | None = None
     for level in ("family", "generator"):
-        if probs[level] is None:
+        if probs[level] is None or "attribution" not in groups:
             attribution[level] = None
             continue
         block, y_true, y_pred = _attribution_level(table, spaces[level], probs[level])
+        if "open_set" not in groups:
+            del block["open_set"]
         attribution[level] = block
         if level == "family":
             correct_family = (y_true == y_pred, y_true)
 
     family_ci = None
-    if correct_family is not None and n_bootstrap > 0:
+    if correct_family is not None and n_bootstrap > 0 and "bootstrap" in groups:
         correct, strata = correct_family
         family_ci = bootstrap_ci(
             lambda c: c.mean(axis=1),
@@ -425,9 +436,54 @@ def compute_run_metrics(
         "per_forgery_type": _per_group(table, "forgery_type", y, s, fixed, val),
         "attribution": attribution,
         "clustering": {
-            level: _clustering_level(table, spaces[level], emb, seed) for level in ("family", "generator")
+            level: _clustering_level(table, spaces[level], emb, seed) if "clustering" in groups else None
+            for level in ("family", "generator")
         },
         "n_test": len(table),
     }
     assert tuple(result) == TOP_LEVEL_KEYS  # the record schema is a contract with tables and leaderboard
+    result = {k: v for k, v in result.items() if k in group_keys(groups)}
+    inputs = MetricInputs(
+        table=table, is_fake=y, scores=s, label_spaces=spaces, probs=probs, embeddings=emb, val_threshold=val,
+        fixed_threshold=fixed, seed=seed,
+    )
+    for spec in iter_computed(groups):
+        if spec.path[1] in result:
+            raise DfadError(f"metric {spec.id!r}: key metrics.{spec.path[1]} is a core key; choose another")
+        result[spec.path[1]] = spec.compute(inputs)  # type: ignore[misc]  # iter_computed: compute is set
     return _json_clean(result)
+
+
+#: Top-level keys each metric group contributes (``detection`` and ``n_test`` are always there).
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "detection": (
+        "detection_auc_mean_unseen", "detection_auc_mean_seen", "detection_auc_mean", "detection", "per_generator",
+        "per_family", "per_forgery_type", "n_test",
+    ),
+    "attribution": (
+        "attribution_acc_family", "attribution_acc_generator", "attribution_macro_f1_family",
+        "attribution_macro_f1_generator", "attribution",
+    ),
+    "open_set": (),  # attribution[level].open_set
+    "clustering": ("clustering",),
+    "bootstrap": ("detection_auc_mean_unseen_ci", "attribution_acc_family_ci"),
+}
+
+
+def group_keys(groups: tuple[str, ...] | list[str]) -> set[str]:
+    keys = {k for g in groups for k in GROUP_KEYS[g]}
+    if "attribution" not in groups:
+        keys.discard("attribution_acc_family_ci")
+    return keys
+
+
+def _validate_groups(groups: Any) -> tuple[str, ...]:
+    if groups is None:
+        return tuple(METRIC_GROUPS)
+    groups = tuple(groups)
+    unknown = sorted(set(groups) - set(METRIC_GROUPS))
+    if unknown:
+        raise DfadError(f"metric groups: unknown group {unknown[0]!r}; expected from {list(METRIC_GROUPS)}")
+    if "detection" not in groups:
+        raise DfadError(f"metric groups {list(groups)}: 'detection' is required (boards rank by detection AUC)")
+    return groups
