@@ -17,8 +17,10 @@ from dfad_bench.errors import DfadError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark harness for fine-grained deepfake attribution and detection.")
 mini_app = typer.Typer(no_args_is_help=True, help="The embedded DFAD-Mini benchmark: build, preview, train its models.")
 analyze_app = typer.Typer(no_args_is_help=True, help="Analyses of a benchmark.")
+audit_app = typer.Typer(no_args_is_help=True, help="Audits of a benchmark (file-level shortcuts).")
 app.add_typer(mini_app, name="mini")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -366,6 +368,25 @@ def analyze_fidelity_cmd(
     if output is not None:
         write_json_atomic(output, report)
         console.print(f"wrote {output}", soft_wrap=True)
+
+
+@audit_app.command("shortcuts")
+def audit_shortcuts_cmd(
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name or manifest path (.parquet/.csv).")] = None,
+    protocol: Annotated[str | None, typer.Option(help="One protocol (name or name@version); default: every current protocol.")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed (and probe/bootstrap seed).")] = 0,
+    output: Annotated[Path | None, typer.Option(help="Report folder (default reports/audit/<benchmark>/).")] = None,
+) -> None:
+    """Can file-level cues (container, compression history) alone tell real from fake? One verdict line per protocol."""
+    from dfad_bench.audit import audit_shortcuts
+    from dfad_bench.audit.shortcuts import default_output
+
+    result = audit_shortcuts(benchmark, protocol=protocol, seed=seed, output=output)
+    for row in result["protocols"]:
+        console.print(row["verdict"], highlight=False, soft_wrap=True)
+    for row in result["skipped"]:
+        console.print(f"{row['protocol']}: skipped ({row['reason']})", highlight=False, soft_wrap=True)
+    console.print(f"report written to {output or default_output(result['benchmark'])}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
