@@ -1,38 +1,76 @@
-"""Benchmarks: a name (``mini``) or a manifest path resolved to a validated Manifest."""
+"""Benchmarks: a registered name (``mini``) or a manifest path, resolved to a validated Manifest.
+
+Benchmarks are plug-ins: a :class:`BenchmarkSpec` registered in :data:`BENCHMARKS` through the
+``dfad_bench.benchmarks`` entry-point group (DFAD-Mini registers ``mini`` there, as an outside
+package would) or with :func:`register_benchmark`.
+"""
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dfad_bench.errors import DfadError
 from dfad_bench.manifest import Manifest, load_manifest
+from dfad_bench.registry import BENCHMARK_ENTRY_POINT_GROUP, Registry, _import_ref, is_target
 
 DEFAULT_BENCHMARK = "mini"
 
 
 @dataclass(frozen=True)
-class BenchmarkInfo:
+class BenchmarkSpec:
+    """A named benchmark.
+
+    ``resolve``: a ``"module:function"`` target (imported only when used) or a callable returning
+    the manifest path, building the benchmark first if it needs to. ``describe`` (optional):
+    the same, returning extra columns for ``dfad-bench list benchmarks`` (status, path, samples,
+    families, generators); it must not build anything.
+    """
+
     name: str
     description: str
-    resolver: str  # "module:function" returning the manifest path; imported lazily
+    resolve: str | Callable[[], str | Path]
+    describe: str | Callable[[], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("resolve", "describe"):
+            value = getattr(self, field)
+            if value is None and field == "describe":
+                continue
+            if not (callable(value) or is_target(value)):
+                raise ValueError(f"benchmark {self.name!r}: {field} must be a callable or 'package.module:function', got {value!r}")
+
+    def _call(self, field: str) -> Any:
+        value = getattr(self, field)
+        try:
+            fn = _import_ref(value) if isinstance(value, str) else value
+        except (ImportError, AttributeError) as exc:
+            raise DfadError(f"benchmark {self.name!r}: cannot import its {field} {value!r} ({type(exc).__name__}: {exc})") from exc
+        return fn()
+
+    def manifest_path(self) -> Path:
+        """The manifest's path (building the benchmark when needed)."""
+        return Path(self._call("resolve"))
+
+    def describe_row(self) -> dict[str, Any]:
+        return dict(self._call("describe")) if self.describe is not None else {}
 
 
-BUILTIN_BENCHMARKS: dict[str, BenchmarkInfo] = {
-    "mini": BenchmarkInfo(
-        "mini",
-        "DFAD-Mini: embedded offline benchmark (procedural pristine faces; GAN, diffusion and flow-matching generators trained by project code)",
-        "dfad_bench.mini.build:ensure_mini_built",
-    ),
-}
+def _check_spec(name: str, obj: object) -> BenchmarkSpec:
+    if not isinstance(obj, BenchmarkSpec):
+        raise TypeError(f"target must be a dfad_bench.benchmarks.BenchmarkSpec, got {type(obj).__name__}")
+    if obj.name != name:
+        raise ValueError(f"registered name differs from its spec name {obj.name!r}")
+    return obj
 
 
-def _import(ref: str) -> Callable[[], Path]:
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark", BENCHMARK_ENTRY_POINT_GROUP, check=_check_spec)
+
+
+def register_benchmark(spec: BenchmarkSpec, source: str = "register_benchmark()") -> None:
+    BENCHMARKS.register(spec.name, spec, source=source)
 
 
 def is_manifest_path(ref: str) -> bool:
@@ -51,35 +89,22 @@ def resolve_benchmark(ref: str | None, check_files: bool = False) -> tuple[str, 
                 raise DfadError(f"{path}: folder has no manifest.parquet or manifest.csv")
             path = found[0]
         return str(path), load_manifest(path, check_files=check_files)
-    info = BUILTIN_BENCHMARKS.get(ref)
-    if info is None:
-        close = difflib.get_close_matches(ref, list(BUILTIN_BENCHMARKS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise DfadError(f"unknown benchmark {ref!r}{hint}; pass a registered name ({', '.join(BUILTIN_BENCHMARKS)}) or a manifest path (.parquet/.csv)")
-    manifest_path = Path(_import(info.resolver)())
-    return info.name, load_manifest(manifest_path, check_files=check_files)
+    if ref not in BENCHMARKS:
+        raise DfadError(f"{BENCHMARKS.unknown(ref)}; pass a registered name or a manifest path (.parquet/.csv)")
+    spec = BENCHMARKS.get(ref)
+    return spec.name, load_manifest(spec.manifest_path(), check_files=check_files)
 
 
-def list_benchmarks() -> list[dict]:
-    """Registered benchmarks with their families/generators (mini: from its built manifest, or
-    from the generator zoo's specs when not built yet)."""
-    rows = []
-    for info in BUILTIN_BENCHMARKS.values():
-        row: dict = {"name": info.name, "description": info.description}
-        if info.name == "mini":
-            from dfad_bench.mini.build import check_mini_build, mini_root
+def list_benchmarks() -> list[dict[str, Any]]:
+    """Rows for ``list benchmarks``: every registered benchmark with its own columns; a broken
+    plug-in (or one whose describe fails) is listed with its error, others unaffected."""
 
-            root = mini_root()
-            problem = check_mini_build(root) if (root / "manifest.parquet").exists() else "not built (dfad-bench mini build)"
-            if problem is None:
-                table = load_manifest(root / "manifest.parquet").table
-                row.update(status="built", path=str(root / "manifest.parquet"), samples=len(table),
-                           families=sorted(table["family"].unique()), generators=sorted(table["generator"].unique()))
-            else:
-                from dfad_bench.mini.generators import MINI_GENERATORS
+    def row(_name: str, spec: BenchmarkSpec) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": spec.description}
+        try:
+            out.update(spec.describe_row())
+        except DfadError as exc:
+            out["status"] = f"broken: {exc}"
+        return out
 
-                row.update(status=problem, path=str(root / "manifest.parquet"), samples=None,
-                           families=sorted({"real", *(s.family for s in MINI_GENERATORS.values())}),
-                           generators=sorted({"real", *MINI_GENERATORS}))
-        rows.append(row)
-    return rows
+    return BENCHMARKS.describe(row)

@@ -31,6 +31,8 @@ class ListWhat(StrEnum):
     generators = "generators"
     models = "models"
     benchmarks = "benchmarks"
+    backbones = "backbones"
+    gaze_encoders = "gaze-encoders"
 
 
 def _read_any_table(path: Path):
@@ -57,7 +59,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     benchmark: Annotated[str | None, typer.Option(help="For generators: also include a benchmark's own generators.")] = None,
 ) -> None:
-    """List protocols, generators, models or benchmarks."""
+    """List protocols, generators, models, benchmarks, backbones or gaze encoders (broken plug-ins
+    are listed with their error)."""
     rows: list[dict] = []
     if what is ListWhat.protocols:
         from dfad_bench.protocol import list_protocols
@@ -82,6 +85,16 @@ def list_cmd(
 
         rows = list_models()
         cols = ["name", "inputs", "open_vocabulary", "source", "status"]
+    elif what is ListWhat.backbones:
+        from dfad_bench.backbones.spec import list_backbones
+
+        rows = list_backbones()
+        cols = ["name", "weights", "source", "status"]
+    elif what is ListWhat.gaze_encoders:
+        from dfad_bench.perception.gaze.base import GAZE_ENCODERS
+
+        rows = GAZE_ENCODERS.describe()
+        cols = ["name", "source", "status"]
     else:
         from dfad_bench.benchmarks import list_benchmarks
 
@@ -96,6 +109,30 @@ def list_cmd(
     for r in rows:
         table.add_row(*[", ".join(map(str, r.get(c))) if isinstance(r.get(c), list) else str(r.get(c, "")) for c in cols])
     console.print(table)
+
+@app.command("validate")
+def validate_cmd(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Model option key=value (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check a model against the contract on a tiny generated benchmark; exit 1 when a check fails."""
+    from dfad_bench.harness.runner import parse_overrides
+    from dfad_bench.harness.submit import check_contract
+
+    report = check_contract(model, parse_overrides(set_ or [], model), device=device)
+    if as_json:
+        typer.echo(json.dumps({"model": report.model, "ok": report.ok, "checks": report.checks}, indent=2))
+    else:
+        table = Table(title=f"contract check: {report.model}")
+        for c in ("check", "ok", "detail"):
+            table.add_column(c)
+        for c in report.checks:
+            table.add_row(c["check"], "ok" if c["ok"] else "FAILED", c["detail"])
+        console.print(table)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -22,6 +22,8 @@ from dfad_bench.taxonomy import REAL, Taxonomy
 
 #: What a model may ask the harness for.
 KNOWN_INPUTS = ("pixels", "faces", "gaze", "text")
+#: Kinds of frozen encoder a model card may declare (``ModelCard.encoders``), each a registry.
+ENCODER_KINDS = ("backbone", "gaze")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ModelCard:
     paper: str = ""
     trained_on: str = "the protocol's train split only"
     default_config: dict[str, Any] = field(default_factory=dict)
+    # Frozen encoders the model uses: config key -> registry kind (ENCODER_KINDS). The harness
+    # checks exactly these names in their registries before a run starts (harness/preflight.py).
+    encoders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = set(self.inputs) - set(KNOWN_INPUTS)
@@ -46,6 +51,11 @@ class ModelCard:
             raise ValueError(f"model card {self.name!r}: unknown input {sorted(bad)[0]!r}; known: {KNOWN_INPUTS}")
         if ":" not in self.factory:
             raise ValueError(f"model card {self.name!r}: factory must be 'module:Class', got {self.factory!r}")
+        for key, kind in self.encoders.items():
+            if kind not in ENCODER_KINDS:
+                raise ValueError(f"model card {self.name!r}: encoders[{key!r}] must be one of {ENCODER_KINDS}, got {kind!r}")
+            if key not in self.default_config:
+                raise ValueError(f"model card {self.name!r}: encoders names config key {key!r}, which default_config lacks")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +67,7 @@ class ModelCard:
             "paper": self.paper,
             "trained_on": self.trained_on,
             "default_config": dict(self.default_config),
+            "encoders": dict(self.encoders),
         }
 
 
@@ -228,6 +239,18 @@ class DfadModel(Protocol):
     def selection_rule(self) -> str: ...
 
 
+#: Learned-state attributes :meth:`BaseModel.training_summary` reports by default (what val chose,
+#: how it trained); a model with more to say overrides the method.
+TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_counts_")
+
+
+def training_summary(model: Any) -> dict[str, Any]:
+    """``model.training_summary()`` for the run record; a plug-in that only follows the
+    :class:`DfadModel` protocol gets :class:`BaseModel`'s default."""
+    method = getattr(model, "training_summary", None)
+    return dict(method() if callable(method) else BaseModel.training_summary(model))
+
+
 class BaseModel:
     """Convenience base: stores config, exposes get_params, a default selection rule."""
 
@@ -247,6 +270,11 @@ class BaseModel:
     @property
     def selection_rule(self) -> str:
         return "no model selection (no trainable choice); threshold calibrated on val"
+
+    def training_summary(self) -> dict[str, Any]:
+        """What the run record keeps of how this model trained: by default the
+        :data:`TRAINING_FIELDS` attributes it has (learned state, set by ``fit``)."""
+        return {k: getattr(self, k) for k in TRAINING_FIELDS if hasattr(self, k)}
 
     def fit(self, train: DataView, val: DataView, ctx: RunContext) -> BaseModel:
         return self

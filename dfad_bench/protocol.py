@@ -8,7 +8,6 @@ edited: a fix is a new version (``superseded_by`` marks the old one).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from dfad_bench.errors import DfadError
+from dfad_bench.registry import did_you_mean
 from dfad_bench.taxonomy import REAL, Taxonomy
 
 DEFAULT_SUITE = "dfad-v1"
@@ -308,8 +308,8 @@ def get_protocol(ref: str, suite: str = DEFAULT_SUITE) -> Protocol:
     protos = list_protocols(suite)
     matches = [p for p in protos if p.name == name]
     if not matches:
-        close = difflib.get_close_matches(name, sorted({p.name for p in protos}), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted({p.name for p in protos}))}"
+        known = sorted({p.name for p in protos})
+        hint = did_you_mean(name, known) or f"; known: {', '.join(known)}"
         raise DfadError(f"unknown protocol {name!r}{hint}")
     if version:
         if not version.isdigit():

@@ -212,8 +212,8 @@ class Registry(Generic[T]):
     def describe(
         self, row: Callable[[str, T], dict[str, Any]] | None = None, broken: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        """One row per name: ``row(name, obj)`` plus ``source`` and ``status`` ("ok", or
-        "broken: <error>" with the ``broken`` defaults for the other columns)."""
+        """One row per name: ``name``, ``source``, ``status`` ("ok", or "broken: <error>" with the
+        ``broken`` defaults for the other columns) and ``row(name, obj)``, whose keys win."""
         rows = []
         for name in self.names():
             source = self._entries[name].source
@@ -222,7 +222,7 @@ class Registry(Generic[T]):
             except DfadError as exc:
                 rows.append({"name": name, **(broken or {}), "source": source, "status": f"broken: {exc}"})
                 continue
-            rows.append({"name": name, **(row(name, obj) if row else {}), "source": source, "status": "ok"})
+            rows.append({"name": name, "source": source, "status": "ok", **(row(name, obj) if row else {})})
         return rows
 
 

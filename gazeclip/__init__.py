@@ -59,4 +59,5 @@ CARD = ModelCard(
     paper=PAPER,
     trained_on="the protocol's train split only; frozen CLIP and gaze encoders pretrained elsewhere (see their sidecars)",
     default_config=DEFAULT_CONFIG,
+    encoders={"backbone": "backbone", "gaze": "gaze"},
 )

@@ -22,3 +22,18 @@ def toy_csv(tmp_path: Path) -> Path:
     path = tmp_path / "manifest.csv"
     toy_manifest().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def register_temporarily():
+    """``register_temporarily(REGISTRY, name, target)``: registered for this test only."""
+    added = []
+
+    def register(registry, name, target):
+        registry.register(name, target)
+        added.append((registry, name))
+        return name
+
+    yield register
+    for registry, name in reversed(added):
+        registry.unregister(name)

@@ -232,9 +232,8 @@ class StubGaze:
 
 
 @pytest.fixture
-def stub_gaze(monkeypatch):
-    monkeypatch.setitem(gaze_base._REGISTRY, "stub-gaze", f"{__name__}:StubGaze")
-    return "stub-gaze"
+def stub_gaze(register_temporarily):
+    return register_temporarily(gaze_base.GAZE_ENCODERS, "stub-gaze", f"{__name__}:StubGaze")
 
 
 def test_gaze_table_flags_invalid_rows_and_imputes_train_means_not_zeros():

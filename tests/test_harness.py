@@ -118,17 +118,19 @@ def test_preflight_fails_fast_on_unavailable_backbone(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from dfad_bench.harness.preflight import preflight
 
+    card = MODELS.card("gazeclip")  # declares encoders backbone (backbone) and gaze (gaze)
+
     # Warm-up: module imports (torch, open_clip) are not what is measured, the hub failure is.
     with pytest.raises(DfadError):
-        preflight({"backbone": "ViT-B-16:openai"})
+        preflight(card, {"backbone": "ViT-B-16:openai"})
     t0 = time.perf_counter()
     with pytest.raises(DfadError, match="ViT-B-16:openai"):
-        preflight({"backbone": "ViT-B-16:openai"})
+        preflight(card, {"backbone": "ViT-B-16:openai"})
     assert time.perf_counter() - t0 < 2.0
     with pytest.raises(DfadError, match="did you mean gaze-mini"):
-        preflight({"gaze": "gaze-mnii"})
+        preflight(card, {"gaze": "gaze-mnii"})
     with pytest.raises(DfadError, match="weights file not found"):
-        preflight({"backbone": f"clip-mini:{tmp_path / 'missing.safetensors'}"})
+        preflight(card, {"backbone": f"clip-mini:{tmp_path / 'missing.safetensors'}"})
 
 
 def test_predictions_from_attribution_scores_fakes_as_one_minus_p_real() -> None:

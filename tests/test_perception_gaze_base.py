@@ -67,13 +67,12 @@ class _Dummy:
         return GazeOutput.build(None, None, np.zeros((n, 1)), np.zeros(n, bool), ["no_face"] * n)
 
 
-def test_registry(monkeypatch):
-    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+def test_registry(register_temporarily):
     with pytest.raises(DfadError, match="eth-xgaze"):
         create_gaze_encoder("eth-xgase")
     with pytest.raises(DfadError, match="already registered"):
         register_gaze_encoder("landmark", "x.y:z")
-    register_gaze_encoder("dummy-test", f"{__name__}:_Dummy")
+    register_temporarily(base.GAZE_ENCODERS, "dummy-test", f"{__name__}:_Dummy")
     enc = create_gaze_encoder("dummy-test", device="cpu")
     assert enc.fingerprint == "dummy-1"
     assert set(base.available_gaze_encoders()) >= {"eth-xgaze", "landmark", "gaze-mini", "dummy-test"}

@@ -30,4 +30,5 @@ CARD = ModelCard(
         "max_iter": 2000,
         "batch_size": 256,
     },
+    encoders={"backbone": "backbone"},
 )

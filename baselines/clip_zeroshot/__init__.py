@@ -27,4 +27,5 @@ CARD = ModelCard(
     paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, ICML 2021",
     trained_on="nothing (zero-shot); optional temperature chosen on the protocol's val split",
     default_config={"backbone": "clip-mini", "temperature": "clip", "batch_size": 256},
+    encoders={"backbone": "backbone"},
 )

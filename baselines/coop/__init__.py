@@ -41,4 +41,5 @@ CARD = ModelCard(
         "patience": 5,
         "feature_batch_size": 256,
     },
+    encoders={"backbone": "backbone"},
 )

@@ -45,4 +45,5 @@ CARD = ModelCard(
         "patience": 10,
         "feature_batch_size": 256,
     },
+    encoders={"backbone": "backbone"},
 )

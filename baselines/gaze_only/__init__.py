@@ -42,4 +42,5 @@ CARD = ModelCard(
         "max_iter": 300,
         "batch_size": 256,
     },
+    encoders={"gaze": "gaze"},
 )

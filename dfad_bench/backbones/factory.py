@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from dfad_bench.backbones.hub import resolve_hub_checkpoint
 from dfad_bench.backbones.spec import (
-    PROJECT_BACKBONES,
     BackboneSpec,
+    check_weights_file,
     parse_backbone_name,
     register_project_configs,
 )
@@ -350,11 +350,7 @@ def create_backbone(name: str | BackboneSpec, device: str | torch.device = "cpu"
         extra["weights_origin"] = ckpt.origin
         preprocess = {k: pretrained_cfg[k] for k in _PREPROCESS_KEYS if k in pretrained_cfg}
     else:
-        weights_path = Path(spec.weights)
-        if not weights_path.is_file():
-            project = PROJECT_BACKBONES.get(spec.arch)
-            hint = f"; create it with: {project.pretrain_command}" if project and spec.source == "project" else ""
-            raise DfadError(f"backbone {spec.name}: weights file not found: {weights_path}{hint}")
+        weights_path = check_weights_file(spec)
         sidecar = read_sidecar(weights_path)
         preprocess = {k: v for k, v in dict(sidecar.get("preprocess_cfg", {})).items() if k in _PREPROCESS_KEYS}
         if sidecar:

@@ -4,8 +4,9 @@ Three sources, one parser (so a path is never mistaken for a hub tag and vice ve
 
 - ``ViT-B-16:openai``            hub: an open_clip pretrained tag of a built-in architecture;
 - ``ViT-B-16:/path/w.safetensors`` local: a checkpoint file for an open_clip architecture;
-- ``clip-mini``                  project: an architecture + weights shipped in this repository
-  (``clip-mini:/path/w.safetensors`` loads other weights for the same architecture).
+- ``clip-mini``                  project: an architecture + weights registered in :data:`BACKBONES`
+  (by DFAD-Mini or an outside package, through the ``dfad_bench.backbones`` entry-point group;
+  ``clip-mini:/path/w.safetensors`` loads other weights for the same architecture).
 """
 
 from __future__ import annotations
@@ -15,36 +16,61 @@ from pathlib import Path
 from typing import Literal
 
 from dfad_bench.errors import DfadError
-from dfad_bench.registry import did_you_mean
+from dfad_bench.registry import BACKBONE_ENTRY_POINT_GROUP, Registry, did_you_mean
 
 SourceKind = Literal["hub", "local", "project"]
 
-_CONFIG_DIR = Path(__file__).parent / "configs"
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "mini" / "weights"
+CONFIG_DIR = Path(__file__).parent / "configs"  # open_clip JSON configs of project architectures
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 @dataclass(frozen=True)
 class ProjectBackbone:
-    """An architecture defined by this project (open_clip JSON config) and its shipped weights."""
+    """An architecture with shipped weights, registered under its ``arch`` name (DFAD-Mini's
+    ``clip-mini``, or an outside package's): an open_clip JSON config named ``<arch>.json`` and
+    a weights file. ``pretrain_command`` says how to (re)create missing weights."""
 
     arch: str
     config: Path
     weights: Path
-    pretrain_command: str
+    pretrain_command: str = ""
 
 
-PROJECT_BACKBONES: dict[str, ProjectBackbone] = {
-    "clip-mini": ProjectBackbone(
-        arch="clip-mini",
-        config=_CONFIG_DIR / "clip-mini.json",
-        weights=WEIGHTS_DIR / "clip-mini.safetensors",
-        pretrain_command=(
-            "python -m dfad_bench.backbones.clip_mini_pretrain --device cuda --time-budget-s 190 --batch-size 512 "
-            f"--out {WEIGHTS_DIR}"
-        ),
-    ),
-}
+def _check_backbone(name: str, obj: object) -> ProjectBackbone:
+    if not isinstance(obj, ProjectBackbone):
+        raise TypeError(f"target must be a dfad_bench.backbones.ProjectBackbone, got {type(obj).__name__}")
+    if obj.arch != name:
+        raise ValueError(f"registered name differs from its arch {obj.arch!r}")
+    if Path(obj.config).name != f"{name}.json":
+        # open_clip names a model after its config file's stem
+        raise ValueError(f"config must be a file named {name}.json, got {obj.config}")
+    return obj
+
+
+#: Architectures with shipped weights, by name; filled through the ``dfad_bench.backbones``
+#: entry-point group (DFAD-Mini registers ``clip-mini`` there, as an outside package would).
+BACKBONES: Registry[ProjectBackbone] = Registry("backbone", BACKBONE_ENTRY_POINT_GROUP, check=_check_backbone)
+PROJECT_BACKBONES = BACKBONES  # the old name
+
+
+def list_backbones() -> list[dict[str, object]]:
+    """Rows for ``list backbones`` (hub architectures are open_clip's: ``arch:tag``)."""
+
+    def row(_name: str, backbone: ProjectBackbone) -> dict[str, object]:
+        present = Path(backbone.weights).is_file()
+        return {"weights": str(backbone.weights) if present else f"missing: {backbone.weights}"}
+
+    return BACKBONES.describe(row)
+
+
+def check_weights_file(spec: BackboneSpec) -> Path:
+    """The local weights file of a non-hub spec, or a DfadError saying how to create it."""
+    path = Path(spec.weights)
+    if not path.is_file():
+        project = BACKBONES.find(spec.arch) if spec.source == "project" else None
+        hint = f"; create it with: {project.pretrain_command}" if project and project.pretrain_command else ""
+        raise DfadError(f"backbone {spec.name}: weights file not found: {path}{hint}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -61,31 +87,37 @@ class BackboneSpec:
     @property
     def name(self) -> str:
         """The canonical name; ``parse_backbone_name(spec.name) == spec``."""
-        if self.source == "project" and self.arch in PROJECT_BACKBONES:
+        if self.source == "project" and self.arch in BACKBONES:
             return self.arch
         return f"{self.arch}:{self.weights}"
 
 
-_registered = False
+_configs_added: set[str] = set()
 
 
 def register_project_configs() -> None:
-    """Make the project's JSON configs known to open_clip (idempotent)."""
-    global _registered
-    if _registered:
-        return
+    """Make every registered backbone's JSON config known to open_clip (idempotent; a backbone
+    registered later is added on the next call; a broken plug-in is skipped here and fails
+    loudly when used)."""
     import open_clip
 
-    open_clip.add_model_config(_CONFIG_DIR)
-    _registered = True
+    for name in BACKBONES.names():
+        if name in _configs_added:
+            continue
+        try:
+            backbone = BACKBONES.get(name)
+        except DfadError:
+            continue
+        open_clip.add_model_config(backbone.config)
+        _configs_added.add(name)
 
 
 def list_architectures() -> list[str]:
-    """open_clip's built-in architectures plus the project's own."""
+    """open_clip's built-in architectures plus the registered ones."""
     register_project_configs()
     import open_clip
 
-    return sorted(set(open_clip.list_models()) | set(PROJECT_BACKBONES))
+    return sorted(set(open_clip.list_models()) | set(BACKBONES.names()))
 
 
 def list_hub_tags(arch: str) -> list[str]:
@@ -132,7 +164,7 @@ def parse_backbone_name(name: str) -> BackboneSpec:
             f"backbone {name!r}: unknown architecture {arch!r}{_close(arch, archs)} "
             "(expected an open_clip model name such as 'ViT-B-16', or 'clip-mini')"
         )
-    project = PROJECT_BACKBONES.get(arch)
+    project = BACKBONES.find(arch)
     if project is not None:
         if not sep:
             return BackboneSpec(arch=arch, weights=str(project.weights), source="project")

@@ -1,47 +1,53 @@
 """Fail fast, before any image is read, when a run's encoders cannot be had.
 
-``backbone`` and ``gaze`` are the documented config keys for a model's frozen encoders
-(docs/ADDING_A_MODEL.md); checking them here turns a missing hub checkpoint or weight file into a
-one-line error within a second or two instead of after the data pre-scan.
+A model card declares its frozen encoders (``ModelCard.encoders``: config key -> registry kind);
+exactly those are checked here, through their registries, so a missing hub checkpoint, weight
+file or gaze encoder is a one-line error within a second or two instead of after the data
+pre-scan. No config key is read by naming convention.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from dfad_bench.contract import ModelCard
 from dfad_bench.errors import DfadError
 
 
 def check_backbone(name: str) -> None:
     from dfad_bench.backbones.hub import resolve_hub_checkpoint
-    from dfad_bench.backbones.spec import PROJECT_BACKBONES, parse_backbone_name
+    from dfad_bench.backbones.spec import check_weights_file, parse_backbone_name
 
-    spec = parse_backbone_name(name)
+    spec = parse_backbone_name(name)  # unknown arch or tag: a did-you-mean from the registry
     if spec.source == "hub":
         resolve_hub_checkpoint(spec.arch, spec.weights)  # cached path, a download, or a fast DfadError
         return
-    if not Path(spec.weights).is_file():
-        project = PROJECT_BACKBONES.get(spec.arch)
-        hint = f"; create it with: {project.pretrain_command}" if project and spec.source == "project" else ""
-        raise DfadError(f"backbone {spec.name}: weights file not found: {spec.weights}{hint}")
+    check_weights_file(spec)
 
 
 def check_gaze(name: str) -> None:
-    from dfad_bench.perception.gaze.base import available_gaze_encoders
+    from dfad_bench.perception.gaze.base import GAZE_ENCODERS
 
-    names = list(available_gaze_encoders())
-    if name not in names:
-        import difflib
-
-        close = difflib.get_close_matches(name, names, n=3)
-        raise DfadError(f"gaze encoder {name!r} is unknown" + (f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names)}"))
+    GAZE_ENCODERS.get(name)  # unknown (did-you-mean), duplicated or broken plug-in: DfadError
 
 
-def preflight(config: dict[str, Any]) -> None:
-    backbone = config.get("backbone")
-    if isinstance(backbone, str) and backbone:
-        check_backbone(backbone)
-    gaze = config.get("gaze")
-    if isinstance(gaze, str) and gaze:
-        check_gaze(gaze)
+#: One check per encoder kind a card may declare (contract.ENCODER_KINDS).
+ENCODER_CHECKS: dict[str, Callable[[str], None]] = {"backbone": check_backbone, "gaze": check_gaze}
+
+
+def preflight(card: ModelCard, config: Mapping[str, Any]) -> None:
+    """Check every encoder ``card`` declares, by the name the (normalised) ``config`` gives it.
+
+    An empty or false value switches that encoder off (e.g. ``gazeclip.gaze=false``); true means
+    the card's default.
+    """
+    for key, kind in card.encoders.items():
+        value = config.get(key)
+        if value is True:
+            value = card.default_config.get(key)
+        if value is None or value is False or value == "":
+            continue
+        if not isinstance(value, str):
+            raise DfadError(f"model {card.name}: config {key!r} must be a {kind} name (or false), got {value!r}")
+        ENCODER_CHECKS[kind](value)

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.benchmarks import resolve_benchmark
-from dfad_bench.contract import DataView, ModelCard, Predictions, RunContext
+from dfad_bench.contract import DataView, ModelCard, Predictions, RunContext, training_summary
 from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.harness.images import BadInput, make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
@@ -50,9 +50,6 @@ from dfad_bench.records import (
 from dfad_bench.registry import MODELS
 from dfad_bench.scoring import join_labels, score_labelled
 from dfad_bench.splits import SplitResult, split_manifest
-
-#: Learned-state attributes a model may expose for the record (what val chose, how it trained).
-TRAINING_FIELDS = ("history_", "best_epoch_", "chosen_", "pretrained_", "imputation_", "parameter_counts_")
 
 
 @dataclass
@@ -175,7 +172,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
     protocol = get_protocol(opts.protocol)
     card = MODELS.card(opts.model)
     config = normalise_config(card, opts.overrides)
-    preflight(config)
+    preflight(card, config)
     bench_name, manifest = resolve_benchmark(opts.benchmark)
 
     t0 = time.perf_counter()
@@ -290,7 +287,7 @@ def execute_model(plan: RunPlan) -> ModelOutcome:
         frame=frame,
         fit_seconds=fit_s,
         predict_seconds=predict_s,
-        training={k: getattr(model, k) for k in TRAINING_FIELDS if hasattr(model, k)},
+        training=training_summary(model),
         selection_rule=model.selection_rule,
     )
 

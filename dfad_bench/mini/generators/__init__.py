@@ -12,7 +12,6 @@ turns a committed weights file into a sampler::
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from dfad_bench.errors import DfadError
 from dfad_bench.mini.generators.common import MiniGenerator, MiniGeneratorSpec, TrainConfig
+from dfad_bench.registry import did_you_mean
 
 __all__ = [
     "MINI_GENERATORS", "MiniGenerator", "MiniGeneratorSpec", "TrainConfig", "default_weights_dir",
@@ -140,15 +140,15 @@ def get_mini_spec(name: str) -> MiniGeneratorSpec:
     try:
         return MINI_GENERATORS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(MINI_GENERATORS), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        hint = did_you_mean(name, MINI_GENERATORS)
         raise DfadError(f"unknown mini generator {name!r}{hint}; known: {', '.join(MINI_GENERATORS)}") from None
 
 
 def default_weights_dir() -> Path:
-    """``dfad_bench/mini/weights`` (``DFAD_BENCH_MINI_WEIGHTS`` overrides it)."""
-    env = os.environ.get("DFAD_BENCH_MINI_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights"
+    """``dfad_bench/mini/weights`` (``DFAD_BENCH_MINI_WEIGHTS`` overrides it): :func:`dfad_bench.mini.plugin.weights_dir`."""
+    from dfad_bench.mini.plugin import weights_dir
+
+    return weights_dir()
 
 
 def weights_path(name: str, weights_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -1,6 +1,7 @@
 """Gaze encoders behind one interface (:mod:`dfad_bench.perception.gaze.base`)."""
 
 from dfad_bench.perception.gaze.base import (
+    GAZE_ENCODERS,
     INVALID_REASONS,
     GazeEncoder,
     GazeOutput,
@@ -13,6 +14,7 @@ from dfad_bench.perception.gaze.base import (
 )
 
 __all__ = [
+    "GAZE_ENCODERS",
     "INVALID_REASONS",
     "GazeEncoder",
     "GazeOutput",

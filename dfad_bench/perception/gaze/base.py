@@ -12,9 +12,6 @@ and every number of that row is NaN (never a silent zero).
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import importlib.metadata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -22,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from dfad_bench.errors import DfadError
+from dfad_bench.registry import GAZE_ENTRY_POINT_GROUP, Registry
 
 # Fixed vocabulary, so caches and reports can store/count reasons as small integers.
 INVALID_REASONS: tuple[str, ...] = (
@@ -33,7 +31,7 @@ INVALID_REASONS: tuple[str, ...] = (
     "bad_image",  # wrong shape or empty image
 )
 
-ENTRY_POINT_GROUP = "dfad_bench.gaze_encoders"
+ENTRY_POINT_GROUP = GAZE_ENTRY_POINT_GROUP
 
 
 # --------------------------------------------------------------------------- geometry helpers
@@ -224,48 +222,37 @@ def check_images(images: np.ndarray, who: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- registry
 
-_BUILTIN: dict[str, str] = {
-    "eth-xgaze": "dfad_bench.perception.gaze.eth_xgaze:EthXGazeEncoder",
-    "landmark": "dfad_bench.perception.gaze.landmark:LandmarkGazeEncoder",
-    "gaze-mini": "dfad_bench.perception.gaze.mini:GazeMiniEncoder",
-}
-_REGISTRY: dict[str, str] = dict(_BUILTIN)
-_ENTRY_POINTS_LOADED = False
+
+def _check_factory(name: str, obj: Any) -> Callable[..., Any]:
+    if not callable(obj):
+        raise TypeError(f"target must be a class or factory called as attr(device=..., **kw), got {type(obj).__name__}")
+    return obj
 
 
-def register_gaze_encoder(name: str, target: str) -> None:
-    """Register ``name`` -> ``"module:attr"`` (a class or factory called as ``attr(device=..., **kw)``)."""
-    if ":" not in target:
-        raise DfadError(f"gaze encoder {name!r}: target {target!r} must look like 'package.module:attr'")
-    if name in _REGISTRY:
-        raise DfadError(f"gaze encoder {name!r} is already registered (as {_REGISTRY[name]})")
-    _REGISTRY[name] = target
+#: Gaze encoders by name -> a class or factory called as ``attr(device=..., **kw)``. Built-ins
+#: below; DFAD-Mini's ``gaze-mini`` and outside encoders come through the entry-point group.
+GAZE_ENCODERS: Registry[Callable[..., Any]] = Registry(
+    "gaze encoder",
+    ENTRY_POINT_GROUP,
+    check=_check_factory,
+    builtins={
+        "eth-xgaze": "dfad_bench.perception.gaze.eth_xgaze:EthXGazeEncoder",
+        "landmark": "dfad_bench.perception.gaze.landmark:LandmarkGazeEncoder",
+    },
+)
 
 
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        register_gaze_encoder(ep.name, ep.value)
+def register_gaze_encoder(name: str, target: str | Callable[..., Any]) -> None:
+    """Register ``name`` -> ``"module:attr"`` (or the class itself); a taken name raises."""
+    GAZE_ENCODERS.register(name, target)
 
 
 def available_gaze_encoders() -> list[str]:
-    _load_entry_points()
-    return sorted(_REGISTRY)
+    return GAZE_ENCODERS.names()
 
 
 def resolve_gaze_encoder(name: str) -> Callable[..., Any]:
-    _load_entry_points()
-    target = _REGISTRY.get(name)
-    if target is None:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"available: {', '.join(sorted(_REGISTRY))}"
-        raise DfadError(f"unknown gaze encoder {name!r}; {hint}")
-    module_name, attr = target.split(":", 1)
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
+    return GAZE_ENCODERS.get(name)
 
 
 def create_gaze_encoder(name: str, device: str = "cpu", **kwargs: Any) -> GazeEncoder:

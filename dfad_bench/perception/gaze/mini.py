@@ -50,7 +50,9 @@ DEFAULT_CONFIG: dict[str, Any] = {"stem": 24, "stem_stride": 1, "widths": [32, 4
 
 
 def weights_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "mini" / "weights"
+    from dfad_bench.mini.plugin import weights_dir as mini_weights_dir
+
+    return mini_weights_dir()
 
 
 def default_weights_path() -> Path:
