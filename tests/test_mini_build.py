@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,16 @@ from PIL import Image, PngImagePlugin
 
 from dfad_bench.errors import DfadError
 from dfad_bench.manifest import load_manifest
-from dfad_bench.mini.build import MiniBuildConfig, build_mini, check_mini_build
+from dfad_bench.mini.build import (
+    BUILD_CODE_VERSION,
+    EXPECTED_BUILD_FILE,
+    MINI_NAME,
+    MiniBuildConfig,
+    build_mini,
+    check_mini_build,
+    compare_with_pinned,
+    pinned_samples_hash,
+)
 from dfad_bench.mini.finalize import decode_image, finalize_image, png_chunk_types
 from dfad_bench.mini.manipulations import MASK_SCALE_RANGE, eye_edit, eye_mask, face_swap, inner_face_mask
 from dfad_bench.mini.renderer import render_training_set
@@ -110,18 +120,20 @@ def test_build_writes_a_valid_manifest(built: Path) -> None:
     assert counts.pop("real") == 12
     assert len(counts) == 8 and set(counts.values()) == {4}
     real = df[df["generator"] == "real"]
-    assert real["identity"].nunique() == 6 and real["identity"].str.startswith("mini-id-").all()
+    assert real["identity"].nunique() == 6
     assert not real[["gaze_pitch", "gaze_yaw", "gaze_left_yaw", "head_yaw"]].isna().any().any()
     assert real["caption"].str.startswith("a photo of").all()
     fakes = df[df["generator"] != "real"]
     assert fakes[["gaze_pitch", "gaze_yaw", "gaze_right_pitch"]].isna().all().all()
     efs = fakes[fakes["forgery_type"] == "efs"]
-    assert efs["identity"].str.startswith("efs:").all() and efs["source_id"].isna().all()
+    assert efs["identity"].is_unique and not set(efs["identity"]) & set(real["identity"]) and efs["source_id"].isna().all()
     manip = fakes[fakes["forgery_type"].isin(["fs", "am"])]
     sources = df.set_index("sample_id").loc[manip["source_id"]]
     assert (sources["generator"] == "real").all()
     assert (sources["identity"].to_numpy() == manip["identity"].to_numpy()).all()
-    assert set(manip.loc[manip["generator"] == "mini-swap", "donor_id"].str.slice(0, 11)) == {"mini-resgan"}
+    assert "donor_id" not in df.columns  # it spelled the donor's generator
+    assert (df["build_version"] == f"{MINI_NAME}/{BUILD_CODE_VERSION}").all()
+    assert df["generator_weights"].isna().all()  # a custom loader: no committed weights made these
     for rel, digest in df[["path", "content_hash"]].itertuples(index=False):
         data = (built.parent / rel).read_bytes()
         assert png_chunk_types(data) == ["IHDR", "IDAT", "IEND"]
@@ -134,6 +146,28 @@ def test_build_writes_a_valid_manifest(built: Path) -> None:
     assert set(meta["stage_seconds"]) == {"render", "write"} | (set(meta["counts"]) - {"real"})
     assert all(v >= 0 for v in meta["stage_seconds"].values())
     assert check_mini_build(built.parent, _cfg(), full=True) is None
+
+
+def test_names_carry_no_label(built: Path) -> None:
+    """Sample ids, paths, identities and source ids are label-free; index order interleaves all
+    generators. Control: the mini-v2 names (generator in id and folder) fail the same check."""
+    df = pd.read_parquet(built)
+    generators = set(df["generator"]) | {"efs", "fs", "am", "real", "mini", "swap", "edit"} | set(df["family"])
+
+    def spells_a_label(text: str) -> bool:
+        return any(g in text for g in generators if g)
+
+    for col in ("sample_id", "path", "identity", "source_id"):
+        assert not any(spells_a_label(v) for v in df[col].dropna()), col
+    assert df["sample_id"].str.fullmatch(r"m3-\d{6}").all()
+    assert (df["path"] == "images/" + df["sample_id"].str.slice(3) + ".png").all()
+    assert df["identity"].str.fullmatch(r"id-\d{5}").all()
+    # one shuffle over all samples: indices run 0..N-1 and no generator owns a contiguous block
+    order = df.sort_values("sample_id")["generator"].to_numpy()
+    assert sorted(int(i[3:]) for i in df["sample_id"]) == list(range(len(df)))
+    runs = 1 + int((order[1:] != order[:-1]).sum())
+    assert runs > len(df) // 2  # 8 blocks if ids were grouped by generator
+    assert spells_a_label("images/mini-fm-dit/mini-fm-dit-000481.png") and spells_a_label("efs:mini-ddpm:000001")
 
 
 def test_build_is_deterministic(built: Path, tmp_path: Path) -> None:
@@ -236,3 +270,61 @@ def test_pixel_rounding_changes_the_manifest_hash_but_not_the_samples_hash(built
     a, b = load_manifest(built), load_manifest(other)
     assert a.hash != b.hash  # some content_hash differs
     assert a.samples_hash == b.samples_hash  # same samples, labels and hence splits
+
+
+# ----------------------------------------------------------------------------- pinned samples hash
+
+#: The reduced build pinned beside the weights (expected_build.json): every generator, committed weights.
+REDUCED = {"n_identities": 8, "images_per_identity": 2, "fakes_per_generator": 6, "seed": 0}
+
+
+def test_reduced_build_with_the_committed_weights_has_the_pinned_samples_hash(tmp_path: Path) -> None:
+    """What a fresh clone on another machine checks: the build reproduces the pinned samples hash."""
+    manifest = build_mini(tmp_path / "reduced", workers=1, **REDUCED)
+    pinned = pinned_samples_hash(MiniBuildConfig(**REDUCED))
+    assert pinned is not None, f"no reduced build pinned in {EXPECTED_BUILD_FILE}"
+    got = compare_with_pinned(manifest)
+    assert got.actual == pinned and got.matches, got.message()
+    assert "matches the pinned" in got.message()
+    df = pd.read_parquet(manifest)
+    assert df.loc[df["generator"] != "real", "generator_weights"].str.fullmatch(r"[0-9a-f]{16}").all()
+    meta = json.loads((manifest.parent / "build.json").read_text())
+    assert meta["samples_hash"] == pinned
+
+
+def test_the_default_build_is_pinned_too() -> None:
+    pinned = json.loads(EXPECTED_BUILD_FILE.read_text())
+    assert pinned["name"] == MINI_NAME and pinned["code_version"] == BUILD_CODE_VERSION
+    default = pinned_samples_hash(MiniBuildConfig())
+    assert default is not None and len(default) == 64
+    entry = next(b for b in pinned["builds"] if b["config"] == asdict(MiniBuildConfig()))
+    assert sum(entry["counts"].values()) == 300 * 10 + 8 * 500
+
+
+def test_a_different_build_is_reported_plainly(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mini check exits 1 and says expected X, got Y and what it means; a match says ok."""
+    from typer.testing import CliRunner
+
+    import dfad_bench.mini.build as mb
+    from dfad_bench.cli import app
+
+    actual = compare_with_pinned(built).actual
+    pin = tmp_path / "expected_build.json"
+    monkeypatch.setattr(mb, "EXPECTED_BUILD_FILE", pin)
+    monkeypatch.setattr(mb, "mini_root", lambda: built.parent)
+    monkeypatch.setattr(mb, "check_mini_build", lambda root, cfg=None, full=False: None)
+
+    def write_pin(samples: str) -> None:
+        pin.write_text(json.dumps({"name": MINI_NAME, "code_version": BUILD_CODE_VERSION,
+                                   "builds": [{"config": asdict(_cfg()), "samples_hash": samples}]}))
+
+    write_pin("0" * 64)
+    result = CliRunner().invoke(app, ["mini", "check"])
+    assert result.exit_code == 1
+    assert f"expected {'0' * 12}" in result.output and f"got {actual[:12]}" in result.output
+    assert "board of their own" in result.output
+    write_pin(actual)
+    result = CliRunner().invoke(app, ["mini", "check"])
+    assert result.exit_code == 0 and "matches the pinned" in result.output, result.output
+    pin.unlink()
+    assert "no mini-v3 build with this config is pinned" in compare_with_pinned(built).message()

@@ -7,11 +7,24 @@ regions), writes every image through :func:`dfad_bench.mini.finalize.finalize_im
 Parquet manifest and a ``build.json`` provenance record. The build happens in a temporary
 folder that is renamed into place only when complete, under a file lock.
 
+Label-free names (since mini-v3): sample ids, file names and identities carry no label. Every
+sample gets an index from one seeded shuffle over ALL samples (``m3-004821``,
+``images/004821.png``), so neither a name nor an index range tells the generator; identities
+(pristine persons and each entire-face fake's own) are renamed ``id-00137`` by a second shuffle;
+``source_id`` names the pristine sample by its new id. Only the manifest knows the generator.
+The shuffles are keyed by the build seed, which is public: code that re-runs the builder could
+recompute them, which is why ``submit`` hands models opaque per-run ids, never these names.
+Names are never derived from image content: content differs across CPUs (see below).
+
 Determinism: images depend only on the committed weights, the seed and the code version.
 Sampling runs with ``torch.manual_seed`` and a fixed thread count
 (:data:`SAMPLING_THREADS`); every generated image has its own seeded noise stream. Bytes are
 reproducible on the same machine and software; another CPU (other SIMD paths) may change
-generated pixels in the last bit, hence content hashes, but not the manifest's structure.
+generated pixels in the last bit, hence content hashes, but not the samples hash: it leaves out
+``content_hash``, and the ground-truth angles (computed with libm trigonometry, whose last bits
+differ between CPUs) are stored rounded and hashed at fixed precision
+(:func:`dfad_bench.manifest.canonical_float`). The samples hash of the default build is pinned in
+``weights/expected_build.json`` (:func:`expected_build_problem`); ``mini check`` compares.
 
 A cached build is reused only if ``build.json`` matches the requested config, code version and
 current weight hashes, the manifest hash matches, every file has its recorded size, and a
@@ -40,16 +53,21 @@ import pandas as pd
 
 from dfad_bench.atomic import write_json_atomic
 from dfad_bench.errors import DfadError, check_seed
-from dfad_bench.manifest import manifest_hash, validate_manifest_table
+from dfad_bench.manifest import canonical_float_value, manifest_hash, samples_hash, validate_manifest_table
 from dfad_bench.mini.finalize import finalize_image
 from dfad_bench.mini.manipulations import eye_edit, face_swap
 from dfad_bench.mini.renderer import RENDERER_VERSION, render_faces, sample_identities
 from dfad_bench.paths import cache_dir
 
-#: The version of the embedded world: v2 made mini-ddpm and both flow models latent generators.
-MINI_NAME = "mini-v2"
+#: The version of the embedded world: v2 made mini-ddpm and both flow models latent generators;
+#: v3 names files, samples and identities without labels and hashes floats canonically.
+MINI_NAME = "mini-v3"
 #: Bump when the builder's output changes for the same inputs (forces a rebuild of caches).
-BUILD_CODE_VERSION = f"1/renderer-{RENDERER_VERSION}"
+BUILD_CODE_VERSION = f"2/renderer-{RENDERER_VERSION}"
+#: The prefix of sample ids (the version's number, so ids of two versions never mix).
+SAMPLE_ID_PREFIX = "m3"
+#: Samples hashes of the committed builds, beside the weights they come from.
+EXPECTED_BUILD_FILE = Path(__file__).parent / "weights" / "expected_build.json"
 BUILD_FORMAT = 1
 SAMPLING_THREADS = 2
 EYE_EDIT_CHUNK = 50
@@ -95,7 +113,7 @@ class _GeneratorRow:
 
 
 def mini_root() -> Path:
-    """Where the embedded benchmark lives: ``<cache>/benchmarks/mini-v2`` (DFAD_BENCH_CACHE moves it)."""
+    """Where the embedded benchmark lives: ``<cache>/benchmarks/mini-v3`` (DFAD_BENCH_CACHE moves it)."""
     return cache_dir("benchmarks") / MINI_NAME
 
 
@@ -247,7 +265,8 @@ def _make_all(
         rows.append({
             "sample_id": sid, "generator": "real", "family": "real", "forgery_type": "real",
             "identity": rec["identity"], "generator_description": REAL_DESCRIPTION,
-            **{c: float(rec[c]) for c in _GT_COLUMNS}, "caption": rec["caption"],
+            # libm angles differ in the last bits between CPUs: stored at the hash's precision
+            **{c: canonical_float_value(rec[c]) for c in _GT_COLUMNS}, "caption": rec["caption"],
         })
         images.append(real_images[i])
 
@@ -290,7 +309,7 @@ def _make_all(
             with _TorchDeterminism(seed):
                 donors = _check_images(g.base_generator, base.sample(n, seed=seed), n)
             out = face_swap(real_images[src], donors, np.random.default_rng(seed))
-            extras = [{"donor_id": f"{g.base_generator}-donor-{j:06d}"} for j in range(n)]
+            extras = [{} for _ in range(n)]  # the donor is a generated image outside the benchmark
         elif g.forgery_type == "am":
             _say(progress, f"building {n} eye edits ({g.name}, SDEdit by {g.base_generator})")
             out = np.empty((n, 64, 64, 3), dtype=np.uint8)
@@ -308,7 +327,7 @@ def _make_all(
                         return _base.sdedit(imgs, strength=strength, seed=s)
 
                 out[sl] = eye_edit(real_images[src[sl]], sdedit, edit_rng, eye_centres=eyes[sl])
-                extras += [{"edit_strength": record["strength"]}] * (sl.stop - sl.start)
+                extras += [{"edit_strength": canonical_float_value(record["strength"])}] * (sl.stop - sl.start)
         else:
             raise DfadError(f"mini generator {g.name}: no builder for manipulation forgery type {g.forgery_type!r}")
         stages[g.name] = time.perf_counter() - t
@@ -326,6 +345,28 @@ _GT_COLUMNS = (
 )
 
 
+def _label_free_names(rows: list[dict[str, Any]], seed: int) -> None:
+    """Rename samples, files and identities in place so that no name carries a label.
+
+    Index ``k`` of a sample comes from one seeded permutation over all samples (real and fake
+    interleaved), so an index range says nothing about the generator either; identities get
+    the same treatment. Only the manifest's label columns say what a sample is.
+    """
+    order = np.random.default_rng([seed, zlib.crc32(b"sample-names")]).permutation(len(rows))
+    width = max(6, len(str(len(rows) - 1)))
+    new_id = {row["sample_id"]: f"{SAMPLE_ID_PREFIX}-{int(k):0{width}d}" for row, k in zip(rows, order, strict=True)}
+    people = sorted({row["identity"] for row in rows})
+    perm = np.random.default_rng([seed, zlib.crc32(b"identity-names")]).permutation(len(people))
+    id_width = max(5, len(str(len(people) - 1)))
+    new_identity = {p: f"id-{int(k):0{id_width}d}" for p, k in zip(people, perm, strict=True)}
+    for row in rows:
+        row["sample_id"] = new_id[row["sample_id"]]
+        row["path"] = f"images/{row['sample_id'].removeprefix(SAMPLE_ID_PREFIX + '-')}.png"
+        row["identity"] = new_identity[row["identity"]]
+        if row.get("source_id") is not None:
+            row["source_id"] = new_id[row["source_id"]]
+
+
 def _encode_and_write(job: tuple[Path, np.ndarray]) -> tuple[str, int]:
     path, img = job
     data = finalize_image(img)
@@ -339,7 +380,6 @@ def _write_images(tmp: Path, rows: list[dict[str, Any]], images: list[np.ndarray
 
     jobs = []
     for row, img in zip(rows, images, strict=True):
-        row["path"] = f"images/{row['generator']}/{row['sample_id']}.png"
         jobs.append((tmp / row["path"], img))
     for folder in {p.parent for p, _ in jobs}:
         folder.mkdir(parents=True, exist_ok=True)
@@ -354,7 +394,7 @@ def _write_images(tmp: Path, rows: list[dict[str, Any]], images: list[np.ndarray
 
 def _manifest_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    for col in ("source_id", "split_hint", "donor_id", "caption"):
+    for col in ("source_id", "split_hint", "caption", "generator_weights"):
         if col not in df.columns:
             df[col] = None
         df[col] = df[col].astype(object).where(df[col].notna(), None)
@@ -412,13 +452,16 @@ def build_mini(
         try:
             stages: dict[str, float] = {}
             rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress, stages)
+            gens = _generators()
+            weights = _weights_hashes(gens) if loader is None else {}
+            _label_free_names(rows, cfg.seed)
+            _annotate_versions(rows, gens, weights)
             _say(progress, f"writing {len(rows)} images")
             t = time.perf_counter()
             sizes = _write_images(tmp, rows, images, workers)
             stages["write"] = time.perf_counter() - t
             df = _manifest_frame(rows)
             df.to_parquet(tmp / "manifest.parquet", index=False)
-            gens = _generators()
             record = {
                 "format": BUILD_FORMAT,
                 "name": MINI_NAME,
@@ -428,7 +471,8 @@ def build_mini(
                 "counts": {str(k): int(v) for k, v in df["generator"].value_counts().sort_index().items()},
                 "n_identities_real": int(df.loc[df["generator"] == "real", "identity"].nunique()),
                 "manifest_hash": manifest_hash(df),
-                "weights_sha256": _weights_hashes(gens) if loader is None else {},
+                "samples_hash": samples_hash(df),
+                "weights_sha256": weights,
                 "sampling_threads": SAMPLING_THREADS,
                 "sampling_device": device if loader is None else "custom loader",
                 "versions": _versions(),
@@ -442,7 +486,71 @@ def build_mini(
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     _say(progress, f"DFAD-Mini built at {root} ({len(df)} images, {record['build_seconds']} s)")
+    _say(progress, compare_with_pinned(root / "manifest.parquet").message())
     return root / "manifest.parquet"
+
+
+def _annotate_versions(rows: list[dict[str, Any]], gens: Sequence[_GeneratorRow], weights: Mapping[str, str | None]) -> None:
+    """Put what made each sample into the manifest, so the samples hash moves with it.
+
+    The samples hash leaves image bytes out (they differ across CPUs), so without these columns
+    retrained weights or a new image pipeline would keep the hash and mix two benchmarks on one
+    board. ``generator_weights``: the first 16 hex of the sha256 of the weights file that made a
+    fake (a manipulation's base generator's); empty for pristine renders and custom loaders.
+    """
+    base = {g.name: g.base_generator or g.name for g in gens}
+    version = f"{MINI_NAME}/{BUILD_CODE_VERSION}"
+    for row in rows:
+        digest = weights.get(base.get(row["generator"], row["generator"]))
+        row["generator_weights"] = digest[:16] if digest else None
+        row["build_version"] = version
+
+
+@dataclass(frozen=True)
+class PinnedComparison:
+    """A build's samples hash against the one pinned in :data:`EXPECTED_BUILD_FILE`."""
+
+    actual: str
+    expected: str | None  # None: nothing pinned for this build's config
+    config: dict[str, Any]
+
+    @property
+    def matches(self) -> bool:
+        return self.expected is not None and self.actual == self.expected
+
+    def message(self) -> str:
+        if self.matches:
+            return f"samples hash {self.actual[:12]} matches the pinned {MINI_NAME} build: results join the committed board"
+        where = EXPECTED_BUILD_FILE.relative_to(EXPECTED_BUILD_FILE.parents[3])
+        if self.expected is None:
+            return (f"samples hash {self.actual[:12]}: no {MINI_NAME} build with this config is pinned in {where}, "
+                    "so results land on a board of their own")
+        return (f"samples hash differs: expected {self.expected[:12]} (pinned in {where}), got {self.actual[:12]}; "
+                "this build's samples or labels differ from the committed one, so results land on a board of their own")
+
+
+def pinned_samples_hash(cfg: MiniBuildConfig) -> str | None:
+    """The samples hash pinned for ``cfg`` in :data:`EXPECTED_BUILD_FILE` (None if none is)."""
+    try:
+        pinned = json.loads(EXPECTED_BUILD_FILE.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise DfadError(f"{EXPECTED_BUILD_FILE}: not valid JSON ({exc})") from exc
+    if pinned.get("name") != MINI_NAME:
+        return None
+    for entry in pinned.get("builds", []):
+        if entry.get("config") == asdict(cfg):
+            return str(entry["samples_hash"])
+    return None
+
+
+def compare_with_pinned(manifest_path: Path) -> PinnedComparison:
+    """Recompute the samples hash of the build at ``manifest_path`` and compare it with the pin."""
+    manifest_path = Path(manifest_path)
+    meta = json.loads((manifest_path.parent / "build.json").read_text())
+    cfg = MiniBuildConfig(**meta["config"])
+    return PinnedComparison(samples_hash(pd.read_parquet(manifest_path)), pinned_samples_hash(cfg), asdict(cfg))
 
 
 def _swap_into_place(tmp: Path, root: Path) -> None:
@@ -549,6 +657,6 @@ def build_summary(manifest_path: Path) -> dict[str, Any]:
 
 
 __all__ = [
-    "BUILD_CODE_VERSION", "MINI_NAME", "MiniBuildConfig", "build_mini", "build_summary", "check_mini_build",
-    "ensure_mini_built", "mini_root",
+    "BUILD_CODE_VERSION", "EXPECTED_BUILD_FILE", "MINI_NAME", "MiniBuildConfig", "PinnedComparison", "build_mini",
+    "build_summary", "check_mini_build", "compare_with_pinned", "ensure_mini_built", "mini_root", "pinned_samples_hash",
 ]
