@@ -295,11 +295,12 @@ def mini_build(
     """Generate DFAD-Mini from the committed weights into the user cache (reused when valid)."""
     import time
 
-    from dfad_bench.mini.build import build_mini, build_summary
+    from dfad_bench.mini.build import build_mini, build_summary, compare_with_pinned
 
     t0 = time.perf_counter()
     path = build_mini(seed=seed, force=force, device=device)
     summary = build_summary(path)
+    pinned = compare_with_pinned(path)
     table = Table(title=f"DFAD-Mini ({path.parent})")
     table.add_column("generator")
     table.add_column("images", justify="right")
@@ -307,18 +308,24 @@ def mini_build(
         table.add_row(g, str(n))
     console.print(table)
     console.print(f"manifest {path} (hash {summary['manifest_hash'][:12]}), {time.perf_counter() - t0:.1f} s")
+    (console if pinned.matches else err_console).print(pinned.message(), markup=False)
 
 
 @mini_app.command("check")
 def mini_check(full: Annotated[bool, typer.Option(help="Hash every image (slower).")] = False) -> None:
-    """Check the cached DFAD-Mini build; exit 1 with the reason when it is missing or corrupted."""
-    from dfad_bench.mini.build import check_mini_build, mini_root
+    """Check the cached DFAD-Mini build; exit 1 with the reason when it is missing or corrupted, or
+    when its samples hash is not the one pinned beside the weights (it would not join the board)."""
+    from dfad_bench.mini.build import check_mini_build, compare_with_pinned, mini_root
 
     problem = check_mini_build(mini_root(), full=full)
     if problem:
         err_console.print(f"DFAD-Mini at {mini_root()}: {problem}")
         raise typer.Exit(1)
-    console.print(f"DFAD-Mini at {mini_root()}: ok")
+    pinned = compare_with_pinned(mini_root() / "manifest.parquet")
+    if not pinned.matches:
+        err_console.print(f"DFAD-Mini at {mini_root()}: files ok, but {pinned.message()}", markup=False)
+        raise typer.Exit(1)
+    console.print(f"DFAD-Mini at {mini_root()}: ok, {pinned.message()}", markup=False)
 
 
 @mini_app.command("preview")
