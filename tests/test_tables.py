@@ -258,9 +258,12 @@ def test_best_marking(results: Path) -> None:
     board = build_board(load_records(results), UNSEEN)
     best = {key: {r.label for r in board.rows if r.cells[key].best} for key in board.rows[0].cells}
     assert best["auc_mean_unseen"] == {"alpha"}
-    assert best["auc:flow-a"] == {"gamma"}  # a row without a mean can still win a generator column
-    assert best["images_per_second"] == {"clip_linear"}
-    assert best["f1_family"] == {"alpha", "clip_linear"}  # displayed tie: both marked
+    # gamma (0.99 on flow-a) has 1 seed, the board's full count is 3: it does not compete for best.
+    assert best["auc:flow-a"] == {"alpha"}
+    assert board.full_seeds == 3
+    assert best["images_per_second"] == set()  # machine-dependent: never ranked
+    # alpha and clip_linear tie at 40.0 and are the only full-seed rows: nobody to beat, no mark.
+    assert best["f1_family"] == set()
     assert best["acc_generator"] == set()  # every row shows the same number: no winner
     assert best["n_seeds"] == set()
 
@@ -368,9 +371,11 @@ def test_markdown(results: Path) -> None:
     assert f"## unseen-flow@1 · benchmark mini · samples {MANIFEST[:12]}" in text
     assert f"protocol hash `{HASHES['unseen-flow'][:12]}` · manifest {MANIFEST[:12]} · " in text
     assert "## closed@1 · benchmark mini" in text
-    assert "| alpha | 92.0 ± 2.0 | **82.0 ± 2.0** | **87.0 ± 2.0** | **65.0 ± 5.0** | **40.0 ± 0.0** |" in text
-    assert "| gamma | **99.0** | — | — | 50.0 | 30.0 |" in text
-    assert "**200.0 ± 0.0**" in text
+    assert "| alpha | **92.0 ± 2.0** | **82.0 ± 2.0** | **87.0 ± 2.0** | 65.0 ± 5.0 | 40.0 ± 0.0 |" in text  # family ACC: no full-seed rival
+    assert "| gamma | 99.0 | — | — | 50.0 | 30.0 |" in text  # one seed of three: never bold
+    assert "| Images/s (machine-dependent) | Seeds |" in text
+    assert "200.0 ± 0.0" in text and "**200.0 ± 0.0**" not in text
+    assert "best among rows with 3 seed(s)" in text
 
 
 def test_csv_is_machine_readable(results: Path) -> None:
@@ -425,3 +430,17 @@ def test_leaderboard_writes_and_notes(results: Path, tmp_path: Path) -> None:
 def test_tables_do_not_import_torch() -> None:
     code = "import sys, dfad_bench.tables; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_unsealed_runs_are_marked(tmp_path: Path) -> None:
+    for model, isolation in (("alpha", None), ("beta", "unsealed (no bubblewrap)"), ("gamma", "sealed")):
+        rec = _record(model, 0, UNSEEN, {"flow-a": 0.9}, {"flow-a"})
+        if isolation:
+            rec.update(schema_version=2, git={"commit": "deadbeef", "dirty": False}, isolation=isolation)
+            del rec["git_commit"]
+        _write(tmp_path, rec)
+    board = build_board(load_records(tmp_path), UNSEEN)
+    rows = {r.model: r for r in board.rows}
+    assert rows["beta"].label == "beta (unsealed)" and rows["beta"].isolation == ("unsealed (no bubblewrap)",)
+    assert rows["alpha"].label == "alpha" and rows["gamma"].label == "gamma"  # trusted run / sealed submission
+    assert "| beta (unsealed) |" in render_board(board, "md")

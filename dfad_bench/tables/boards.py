@@ -25,83 +25,59 @@ import numpy as np
 import pandas as pd
 
 from dfad_bench.errors import DfadError
-from dfad_bench.tables.records import RunRecord
+from dfad_bench.metrics.table import RUN_GROUP, MetricSpec, metric_specs
+from dfad_bench.records import RunRecord
 
 #: Stored mean AUC vs the mean of the stored per-generator AUCs: both come from the same run.
 MEAN_TOLERANCE = 1e-6
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """How one board column is named, ranked and printed."""
+#: A board column is a metric spec (dfad_bench.metrics.table): display name, direction and format
+#: live there and nowhere else.
+ColumnSpec = MetricSpec
 
-    key: str  # stable identifier (CSV header prefix)
-    name: str  # display name
-    higher_is_better: bool | None  # None: not ranked, no best marking
-    scale: float = 1.0  # display multiplier (100 for percentages)
-    decimals: int = 1
-    help: str = ""
-
-    def rounded(self, value: float) -> float:
-        """The value as displayed; best marking compares these, so a displayed tie is a tie."""
-        return round(value * self.scale, self.decimals)
-
-    def format(self, value: float) -> str:
-        return f"{value * self.scale:.{self.decimals}f}"
-
-    @property
-    def ranked(self) -> bool:
-        return self.higher_is_better is not None
-
-
-_PERCENT = {"scale": 100.0, "decimals": 1}
-
-#: Every fixed column, in display order (per-generator columns come first, see generator_column).
-COLUMN_SPECS: dict[str, ColumnSpec] = {
-    spec.key: spec
-    for spec in (
-        ColumnSpec(
-            "auc_mean_unseen", "Mean unseen AUC", True, **_PERCENT,
-            help="metrics.detection_auc_mean_unseen: unweighted mean of the unseen generators' AUC",
-        ),
-        ColumnSpec(
-            "auc_mean", "Mean AUC", True, **_PERCENT,
-            help="metrics.detection_auc_mean, used instead of the unseen mean when the protocol has no unseen generator",
-        ),
-        ColumnSpec("acc_family", "Family ACC", True, **_PERCENT, help="metrics.attribution_acc_family"),
-        ColumnSpec("f1_family", "Family macro-F1", True, **_PERCENT, help="metrics.attribution_macro_f1_family"),
-        ColumnSpec("acc_generator", "Generator ACC", True, **_PERCENT, help="metrics.attribution_acc_generator"),
-        ColumnSpec(
-            "acc_val_threshold", "ACC@val thr.", True, **_PERCENT,
-            help="metrics.detection.acc_val_threshold: detection accuracy at the threshold calibrated on val",
-        ),
-        ColumnSpec(
-            "images_per_second", "Images/s", True, scale=1.0, decimals=1,
-            help="timings.predict_images_per_second (depends on the hardware in each record)",
-        ),
-        ColumnSpec("n_seeds", "Seeds", None, scale=1.0, decimals=0, help="number of seeds (runs) in the row"),
-    )
-}
+#: The seed-count column (not a metric: never ranked).
+N_SEEDS = MetricSpec("n_seeds", (), "Seeds", None, RUN_GROUP, scale=1.0, decimals=0, summary=False,
+                     help="number of seeds (runs) in the row; best marks compare only rows with the board's full count")
 
 #: Template for the one-column-per-generator AUC block.
-GENERATOR_COLUMN = ColumnSpec(
-    "auc:{generator}", "AUC {generator}", True, **_PERCENT, help="metrics.per_generator[generator].auc"
+GENERATOR_COLUMN = MetricSpec(
+    "auc:{generator}", ("metrics", "per_generator", "{generator}", "auc"), "AUC {generator}", True, "detection",
+    summary=False, help="metrics.per_generator[generator].auc",
 )
 
-#: Record field read for each fixed metric column (the mean AUC columns are computed in _record_values).
-_SOURCES: dict[str, tuple[str, ...]] = {
-    "acc_family": ("metrics", "attribution_acc_family"),
-    "f1_family": ("metrics", "attribution_macro_f1_family"),
-    "acc_generator": ("metrics", "attribution_acc_generator"),
-    "acc_val_threshold": ("metrics", "detection", "acc_val_threshold"),
-    "images_per_second": ("timings", "predict_images_per_second"),
-}
+#: Metric ids that are the board's headline mean (one of them per board, by whether it has unseen generators).
+_MEAN_IDS = ("auc_mean_unseen", "auc_mean")
+#: Groups whose columns every board of a protocol computing them shows, even when all cells are missing.
+_CORE_GROUPS = ("detection", "attribution", RUN_GROUP)
 
 
-def generator_column(generator: str) -> ColumnSpec:
+def board_columns() -> dict[str, MetricSpec]:
+    """Every board column of the metric table (in display order) plus the seed count."""
+    return {**{s.id: s for s in metric_specs() if s.board}, N_SEEDS.id: N_SEEDS}
+
+
+class _ColumnSpecs(Mapping[str, MetricSpec]):
+    """Live view of :func:`board_columns`: a metric registered later is a column too."""
+
+    def __getitem__(self, key: str) -> MetricSpec:
+        return board_columns()[key]
+
+    def __iter__(self):
+        return iter(board_columns())
+
+    def __len__(self) -> int:
+        return len(board_columns())
+
+
+COLUMN_SPECS: Mapping[str, MetricSpec] = _ColumnSpecs()
+
+
+def generator_column(generator: str) -> MetricSpec:
     return replace(
         GENERATOR_COLUMN,
-        key=GENERATOR_COLUMN.key.format(generator=generator),
+        id=GENERATOR_COLUMN.id.format(generator=generator),
+        path=("metrics", "per_generator", generator, "auc"),
         name=GENERATOR_COLUMN.name.format(generator=generator),
     )
 
@@ -124,6 +100,11 @@ class Row:
     seeds: tuple[int, ...]
     cells: Mapping[str, Cell]
     run_ids: tuple[str, ...]
+    isolation: tuple[str, ...] = ()  # isolation of the row's runs that were neither sealed nor trusted
+
+    @property
+    def unsealed(self) -> bool:
+        return bool(self.isolation)
 
 
 @dataclass(frozen=True)
@@ -144,6 +125,7 @@ class Board:
     rows: tuple[Row, ...]
     generators: tuple[str, ...]  # the per-generator AUC columns, sorted
     has_unseen: bool
+    full_seeds: int = 0  # the most seeds any row has: only rows with this many compete for "best"
 
     @property
     def protocol_ref(self) -> str:
@@ -180,11 +162,8 @@ class Board:
 # ----------------------------------------------------------------------------- record values
 
 
-def _get(record: RunRecord, path: tuple[str, ...]) -> float | None:
-    value: Any = record.raw
-    for key in path:
-        value = value[key]  # presence is validated by load_records
-    return None if value is None else float(value)
+def _get(record: RunRecord, spec: MetricSpec) -> float | None:
+    return spec.lookup(record.raw)[1]  # presence of core metrics is validated by load_records
 
 
 def _mean_auc(record: RunRecord, generators: Sequence[str], stored_key: str) -> float | None:
@@ -203,7 +182,9 @@ def _mean_auc(record: RunRecord, generators: Sequence[str], stored_key: str) -> 
     return float(stored)
 
 
-def _record_values(record: RunRecord, board_generators: Sequence[str], has_unseen: bool) -> dict[str, float | None]:
+def _record_values(
+    record: RunRecord, board_generators: Sequence[str], has_unseen: bool, specs: Sequence[MetricSpec]
+) -> dict[str, float | None]:
     values: dict[str, float | None] = {}
     per_generator = record.metrics["per_generator"]
     shown = board_generators if has_unseen else ()
@@ -212,8 +193,9 @@ def _record_values(record: RunRecord, board_generators: Sequence[str], has_unsee
         values[generator_column(g).key] = None if auc is None else float(auc)
     mean_key, stored = ("auc_mean_unseen", "detection_auc_mean_unseen") if has_unseen else ("auc_mean", "detection_auc_mean")
     values[mean_key] = _mean_auc(record, board_generators, stored)
-    for key, path in _SOURCES.items():
-        values[key] = _get(record, path)
+    for spec in specs:
+        if spec.id not in _MEAN_IDS:
+            values[spec.id] = _get(record, spec)
     return values
 
 
@@ -301,12 +283,10 @@ def _board_generators(records: Sequence[RunRecord]) -> tuple[tuple[str, ...], bo
 def _make_board(records: Sequence[RunRecord]) -> Board:
     first = records[0]
     generators, has_unseen = _board_generators(records)
-    fixed = [COLUMN_SPECS["auc_mean_unseen" if has_unseen else "auc_mean"]] + [
-        COLUMN_SPECS[k] for k in ("acc_family", "f1_family", "acc_generator", "acc_val_threshold", "images_per_second")
-    ]
+    specs = _board_specs(records, has_unseen)
     metric_columns = [generator_column(g) for g in generators] if has_unseen else []
-    metric_columns += fixed
-    columns = (*metric_columns, COLUMN_SPECS["n_seeds"])
+    metric_columns += specs
+    columns = (*metric_columns, N_SEEDS)
 
     # Row identity: model + configuration. Two configurations of one model get labelled rows.
     configs: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
@@ -335,7 +315,7 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
         row_meta[label] = (model, cid, seeds, tuple(runs[s].run_id for s in seeds))
         for s in seeds:
             index.append((label, s))
-            values.append(_record_values(runs[s], generators, has_unseen))
+            values.append(_record_values(runs[s], generators, has_unseen, specs))
 
     keys = [c.key for c in metric_columns]
     frame = pd.DataFrame(values, index=pd.MultiIndex.from_tuples(index, names=["row", "seed"]), columns=keys)
@@ -346,7 +326,9 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
     mean = grouped.mean().where(complete)
     std = grouped.std(ddof=1).where(complete & size.gt(1).to_numpy()[:, None])
 
-    best = _best_rows(mean, metric_columns)
+    full_seeds = max(len(meta[2]) for meta in row_meta.values())
+    contenders = {lbl for lbl, meta in row_meta.items() if len(meta[2]) == full_seeds}
+    best = _best_rows(mean.loc[[lbl for lbl in labels if lbl in contenders]], metric_columns)
     order = sorted(
         labels,
         key=lambda lbl: (math.isnan(mean.at[lbl, _sort_key(has_unseen)]), -_nan0(mean.at[lbl, _sort_key(has_unseen)]), lbl),
@@ -364,7 +346,9 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
             for k in keys
         }
         cells["n_seeds"] = Cell(mean=float(len(seeds)), std=None, n=len(seeds))
-        rows.append(Row(label=lbl, model=model, config_id=cid, seeds=seeds, cells=cells, run_ids=run_ids))
+        isolation = tuple(sorted({r.isolation for r in by_row[(model, cid)].values() if not r.sealed_or_trusted}))
+        rows.append(Row(label=f"{lbl} (unsealed)" if isolation else lbl, model=model, config_id=cid, seeds=seeds, cells=cells,
+                        run_ids=run_ids, isolation=isolation))
     return Board(
         protocol=first.protocol,
         protocol_version=first.protocol_version,
@@ -376,7 +360,25 @@ def _make_board(records: Sequence[RunRecord]) -> Board:
         rows=tuple(rows),
         generators=generators,
         has_unseen=has_unseen,
+        full_seeds=full_seeds,
     )
+
+
+def _board_specs(records: Sequence[RunRecord], has_unseen: bool) -> list[MetricSpec]:
+    """The metric columns of a board: the headline mean, then every board metric of the groups the
+    board's protocol computes (its ``metrics:`` list, stored in each record). Columns of optional
+    groups (clustering) and plug-in metrics appear only when some run on the board has a value."""
+    groups = sorted({g for r in records for g in r.metric_groups})
+    out: list[MetricSpec] = []
+    for spec in metric_specs(groups):
+        if not spec.board or (spec.id in _MEAN_IDS and spec.id != _sort_key(has_unseen)):
+            continue
+        optional = spec.group not in _CORE_GROUPS or spec.compute is not None
+        if optional and all(spec.lookup(r.raw)[1] is None for r in records):
+            continue
+        out.append(spec)
+    mean = next(s for s in out if s.id in _MEAN_IDS)
+    return [mean, *(s for s in out if s is not mean)]
 
 
 def _sort_key(has_unseen: bool) -> str:
