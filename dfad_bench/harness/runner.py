@@ -382,24 +382,30 @@ def split_table_with_labels(table: pd.DataFrame, roles: pd.DataFrame) -> pd.Data
 
 
 def summarize(record: RunRecord) -> list[tuple[str, str]]:
-    m = record.metrics
+    """The run's numbers for the terminal: every summary metric of the metric table (in its
+    order, for the protocol's groups), the seen/unseen split of attribution, per-generator AUCs."""
+    from dfad_bench.metrics.table import RUN_GROUP, metric_specs
+
+    m, t = record.metrics, record.timings
+    doc = {"metrics": m, "timings": t}
 
     def f(v: Any) -> str:
         return "-" if v is None else (f"{v:.4f}" if isinstance(v, float | np.floating) else str(v))
 
-    rows = [
-        ("detection AUC, mean unseen", f(m.get("detection_auc_mean_unseen"))),
-        ("detection AUC, mean all", f(m.get("detection_auc_mean"))),
-    ]
-    for level in ("family", "generator"):
-        rows.append((f"attribution ACC ({level})", f(m.get(f"attribution_acc_{level}"))))
-        block = (m.get("attribution") or {}).get(level) or {}
+    specs = [s for s in metric_specs(getattr(record, "metric_groups", None)) if s.summary]
+    rows: list[tuple[str, str]] = []
+    for spec in (s for s in specs if s.group != RUN_GROUP):
+        present, value = spec.lookup(doc)
+        if not present:
+            continue
+        rows.append((spec.label, f(value)))
+        level = {"acc_family": "family", "acc_generator": "generator"}.get(spec.id)
+        block = ((m.get("attribution") or {}).get(level) or {}) if level else {}
         if block.get("n_unseen"):  # test samples of classes the model never trained on
             rows.append(("  seen / unseen classes", f"{f(block.get('acc_seen'))} / {f(block.get('acc_unseen'))}"))
-    rows.append(("ACC @ val threshold", f(m["detection"].get("acc_val_threshold"))))
     for g, gm in sorted(m.get("per_generator", {}).items()):
         rows.append((f"  AUC {g}{'' if gm.get('seen') else ' (unseen)'}", f(gm.get("auc"))))
-    t = record.timings
     rows.append(("fit / predict seconds", f"{t['fit_seconds']:.1f} / {t['predict_seconds']:.1f}"))
-    rows.append(("predict images/s", f(t.get("predict_images_per_second"))))
+    for spec in (s for s in specs if s.group == RUN_GROUP):
+        rows.append((spec.label, f(spec.lookup(doc)[1])))
     return rows
