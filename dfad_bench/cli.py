@@ -19,6 +19,17 @@ mini_app = typer.Typer(no_args_is_help=True, help="The embedded DFAD-Mini benchm
 analyze_app = typer.Typer(no_args_is_help=True, help="Analyses of a benchmark.")
 audit_app = typer.Typer(no_args_is_help=True, help="Audits of a benchmark (file-level shortcuts).")
 app.add_typer(mini_app, name="mini")
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors (also DFAD_BENCH_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (they are also off when stderr is not a terminal).")] = False,
+) -> None:
+    # --debug is read by main() before parsing (so parse errors honour it too); declared here for --help.
+    from dfad_bench.progress import set_quiet
+
+    set_quiet(quiet)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(audit_app, name="audit")
 
@@ -146,7 +157,9 @@ def split(
     from dfad_bench.benchmarks import resolve_benchmark
     from dfad_bench.protocol import get_protocol
     from dfad_bench.splits import split_manifest
+    from dfad_bench.validate import check_output_file
 
+    check_output_file(output, "--output", (".csv", ".parquet", ".pq"))
     proto = get_protocol(protocol)
     _, manifest = resolve_benchmark(benchmark)
     result = split_manifest(manifest, proto, seed)
@@ -172,7 +185,11 @@ def score(
     from dfad_bench.protocol import get_protocol
     from dfad_bench.scoring import score_predictions
     from dfad_bench.splits import split_manifest
+    from dfad_bench.validate import check_n_bootstrap, check_output_file
 
+    check_n_bootstrap(n_bootstrap)
+    if output:
+        check_output_file(output, "--output")
     proto = get_protocol(protocol)
     _, manifest = resolve_benchmark(benchmark)
     result = split_manifest(manifest, proto, seed)
@@ -248,6 +265,10 @@ def leaderboard_cmd(
     """Render leaderboards (one table per protocol) from stored run records; no model code needed."""
     from dfad_bench.tables import leaderboard
 
+    if output is not None:
+        from dfad_bench.validate import check_output_file
+
+        check_output_file(output, "--output")
     text = leaderboard(results, protocol, fmt, output, on_note=lambda m: err_console.print(f"[yellow]{m}[/]"))
     if output is None:
         sys.stdout.write(text)
@@ -433,25 +454,115 @@ def audit_shortcuts_cmd(
     console.print(f"report written to {output or default_output(result['benchmark'])}", highlight=False, soft_wrap=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: a DfadError becomes one line on stderr and exit code 2."""
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """Usage-error classes of the installed typer AND of click: typer >= 0.19 vendors its own copy
+    of click (``typer._click``), whose exceptions are not click's, so catching only
+    ``click.exceptions.ClickException`` never matched and every usage error was a traceback."""
+    types: list[type[BaseException]] = []
     try:
-        app(args=argv, standalone_mode=False)
-    except DfadError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - click usage errors carry their own exit code
+        from typer.exceptions import TyperException
+
+        types.append(TyperException)
+    except ImportError:  # older typer re-uses click's exceptions
+        pass
+    try:
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        types.append(click.exceptions.ClickException)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _exit_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(Exit classes, Abort classes) of typer and click."""
+    exits: list[type[BaseException]] = [typer.Exit]
+    aborts: list[type[BaseException]] = [typer.Abort]
+    try:
+        import click
+
+        exits.append(click.exceptions.Exit)
+        aborts.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(exits), tuple(aborts)
+
+
+def _wants_debug(args: list[str]) -> bool:
+    """``--debug`` anywhere before ``--`` (it is read before parsing, so that a usage error or an
+    exception raised while parsing shows its traceback too), or DFAD_BENCH_DEBUG=1."""
+    import os
+
+    head = args[: args.index("--")] if "--" in args else args
+    return "--debug" in head or os.environ.get("DFAD_BENCH_DEBUG", "") not in ("", "0")
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _usage_message(exc: BaseException) -> str:
+    """A usage error as one line: the command, what was wrong, where help is."""
+    fmt = getattr(exc, "format_message", None)
+    message = _one_line(fmt() if callable(fmt) else str(exc))
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "dfad-bench"
+    return f"{command}: {message} (see {command} --help)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every user mistake is one line on stderr and a non-zero exit.
+
+    Exit codes: 2 for a user mistake (DfadError, usage error), 3 when model code raised
+    (ModelFailure, traceback in the run folder's error.log), 1 for an unexpected internal error,
+    130 when interrupted. ``--debug`` (or DFAD_BENCH_DEBUG=1) shows full tracebacks instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _wants_debug(args)
+    usage_errors = _usage_error_types()
+    exits, aborts = _exit_types()
+
+    def fail(message: str, code: int) -> None:
+        err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True, emoji=False)
+        sys.exit(code)
+
+    try:
+        rv = app(args=args, prog_name="dfad-bench", standalone_mode=False)
+    except exits as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except aborts:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        err_console.print("interrupted")
+        sys.exit(130)
+    except DfadError as exc:
+        if debug:
+            raise
+        from rich.markup import escape
+
+        fail(escape(str(exc)), exc.exit_code)
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dfad-bench` / `dfad-bench mini`: show help
+            fmt = getattr(exc, "format_message", None)
+            typer.echo(fmt() if callable(fmt) else str(exc), err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        if debug:
+            raise
+        from rich.markup import escape
+
+        fail(escape(_usage_message(exc)), int(getattr(exc, "exit_code", 2) or 2))
+    except Exception as exc:  # noqa: BLE001 - an unexpected error: one line unless --debug
+        if debug:
+            raise
+        from rich.markup import escape
+
+        fail(escape(f"unexpected {type(exc).__name__}: {_one_line(str(exc), 300)} (a bug in dfad-bench or a plug-in; rerun with --debug for the traceback)"), 1)
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+        sys.exit(rv)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ class ModelCard:
     paper: str = ""
     trained_on: str = "the protocol's train split only"
     default_config: dict[str, Any] = field(default_factory=dict)
+    # Declared types/ranges of options (dfad_bench.config: Int(ge=1), Float(gt=0), ListOf(...));
+    # options not named here are typed by their default's type. Checked before any image is read.
+    config_schema: dict[str, Any] = field(default_factory=dict)
     # Frozen encoders the model uses: config key -> registry kind (ENCODER_KINDS). The harness
     # checks exactly these names in their registries before a run starts (harness/preflight.py).
     encoders: dict[str, str] = field(default_factory=dict)
@@ -51,6 +54,9 @@ class ModelCard:
             raise ValueError(f"model card {self.name!r}: unknown input {sorted(bad)[0]!r}; known: {KNOWN_INPUTS}")
         if ":" not in self.factory:
             raise ValueError(f"model card {self.name!r}: factory must be 'module:Class', got {self.factory!r}")
+        stray = set(self.config_schema) - set(self.default_config)
+        if stray:
+            raise ValueError(f"model card {self.name!r}: config_schema names {sorted(stray)[0]!r}, which is not in default_config")
         for key, kind in self.encoders.items():
             if kind not in ENCODER_KINDS:
                 raise ValueError(f"model card {self.name!r}: encoders[{key!r}] must be one of {ENCODER_KINDS}, got {kind!r}")
@@ -188,8 +194,14 @@ class Predictions:
         if list(self.sample_ids) != list(expected_ids):
             raise DfadError(f"model {who}: predict must return the sample ids of its input, in order")
         score = np.asarray(self.fake_score, dtype=np.float64)
-        if score.shape != (n,) or not np.isfinite(score).all():
-            raise DfadError(f"model {who}: fake_score must be a finite array of shape ({n},), got {score.shape}")
+        if score.shape != (n,):
+            raise DfadError(f"model {who}: fake_score must be an array of shape ({n},), got shape {score.shape}")
+        if not np.isfinite(score).all():
+            i = int(np.flatnonzero(~np.isfinite(score))[0])
+            n_bad = int((~np.isfinite(score)).sum())
+            raise DfadError(f"model {who}: fake_score has {n_bad} NaN or infinite value(s) (first: {score[i]} at row {i}); expected numbers in [0, 1]")
+        if n and ((score < 0) | (score > 1)).any():
+            raise DfadError(f"model {who}: fake_score must lie in [0, 1] (the contract), got min {score.min():.4g} max {score.max():.4g}")
         for level in ("family", "generator"):
             probs = getattr(self, f"{level}_probs")
             classes = getattr(self, f"{level}_classes")

@@ -44,6 +44,7 @@ TOP_KEYS = {
     "metrics",
     "superseded_by",
     "selection",
+    "allow_missing",
 }
 SPLIT_KEYS = {"fractions", "group_by", "use_split_hint"}
 KNOWN_METRICS = {"detection", "attribution", "open_set", "clustering", "bootstrap"}
@@ -124,14 +125,46 @@ class Protocol:
     path: str = ""
     selection: str = "val-only"
     superseded_by: str | None = None
+    # true: generators/families/forgery types the protocol names but the benchmark lacks are
+    # skipped (the split and the record list them) instead of refused
+    allow_missing: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def missing_names(self, taxonomy: Taxonomy) -> list[str]:
+        """What the protocol names to train on or hold out that no fake generator of this
+        benchmark has, as ``"unseen.families: flow"``; also an unseen selector that selects
+        nothing (a closed-set run in disguise). Exclusions of absent names are harmless."""
+        fakes = {n: g for n, g in taxonomy.generators.items() if g.family != REAL}
+        have = {
+            "generators": set(fakes),
+            "families": {g.family for g in fakes.values()},
+            "forgery_types": {g.forgery_type for g in fakes.values()},
+        }
+        out: list[str] = []
+        for role, sel in (("seen", self.seen), ("unseen", self.unseen)):
+            for key, present in have.items():
+                out += [f"{role}.{key}: {name}" for name in getattr(sel, key) if name not in present]
+        names_any = self.unseen.all or self.unseen.one_per_family or self.unseen.generators or self.unseen.families or self.unseen.forgery_types
+        if names_any and not out and not self.unseen.select(taxonomy):
+            out.append("unseen: selects no generator of this benchmark")
+        return out
+
     def resolve_generators(self, taxonomy: Taxonomy) -> tuple[set[str], set[str]]:
-        """(seen fake generators, unseen fake generators) for a benchmark's taxonomy."""
+        """(seen fake generators, unseen fake generators) for a benchmark's taxonomy.
+
+        Names the benchmark lacks are an error (a protocol whose unseen generators are all absent
+        would silently run closed-set) unless the protocol says ``allow_missing: true``."""
+        missing = self.missing_names(taxonomy)
+        if missing and not self.allow_missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DfadError(
+                f"protocol {self.ref}: {missing[0]}{more} is absent from this benchmark; "
+                "fix the protocol, or add 'allow_missing: true' to it to run without them (the record notes it)"
+            )
         unseen = self.unseen.select(taxonomy)
         seen = self.seen.select(taxonomy) - unseen
         if not seen:
@@ -224,6 +257,13 @@ def _parse_allow_missing(raw: dict[str, Any], where: str) -> bool:
     return value
 
 
+def _parse_allow_missing(raw: dict[str, Any], where: str) -> bool:
+    value = raw.get("allow_missing", False)
+    if not isinstance(value, bool):
+        raise DfadError(f"{where}.allow_missing: expected true or false, got {value!r}")
+    return value
+
+
 def canonical_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -262,6 +302,7 @@ def parse_protocol(raw: Any, where: str) -> Protocol:
         path=where,
         selection=selection,
         superseded_by=raw.get("superseded_by"),
+        allow_missing=_parse_allow_missing(raw, where),
         raw=raw,
     )
 
@@ -272,6 +313,8 @@ def load_protocol_file(path: str | Path) -> Protocol:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise DfadError(f"{path}: cannot read protocol file ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise DfadError(f"{path}: not a text file (binary content); expected a protocol YAML file") from None
     except yaml.YAMLError as exc:
         raise DfadError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from exc
     proto = parse_protocol(raw, str(path))

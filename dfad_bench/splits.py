@@ -27,6 +27,8 @@ class SplitResult:
     label_spaces: dict[str, LabelSpace]
     seen_generators: tuple[str, ...]
     unseen_generators: tuple[str, ...]
+    # what the protocol names but the benchmark lacks, skipped because it says allow_missing: true
+    missing: tuple[str, ...] = ()
 
     def ids(self, role: str) -> pd.Index:
         return pd.Index(self.roles.loc[self.roles["role"] == role, "sample_id"])
@@ -137,7 +139,8 @@ def split_manifest(manifest: Manifest, protocol: Protocol, seed: int = 0) -> Spl
         "family": make_label_space("family", seen_families, unseen_families),
         "generator": make_label_space("generator", set(seen) | real_generators, set(unseen)),
     }
-    result = SplitResult(protocol, seed, roles, label_spaces, tuple(sorted(seen)), tuple(sorted(unseen)))
+    result = SplitResult(protocol, seed, roles, label_spaces, tuple(sorted(seen)), tuple(sorted(unseen)),
+                         missing=tuple(protocol.missing_names(taxonomy)))
     for r in ("train", "val", "test"):
         part = roles[roles["role"] == r]
         if not (part["is_fake"].any() and (~part["is_fake"]).any()):

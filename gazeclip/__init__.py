@@ -4,6 +4,7 @@ This module holds only the light model card (no torch import), so ``dfad-bench l
 fast; the model lives in :mod:`gazeclip.model`.
 """
 
+from dfad_bench.config import Bool, Float, Int, ListOf, OneOf, Str
 from dfad_bench.contract import ModelCard
 
 PAPER = (
@@ -46,6 +47,22 @@ DEFAULT_CONFIG: dict = {
     "head_threads": 1,  # torch threads while training/applying the small heads on CPU (0: leave as is)
 }
 
+#: Types and ranges of the options (checked before any image is read; dfad_bench.config).
+CONFIG_SCHEMA: dict = {
+    "backbone": Str(nonempty=True),
+    # an encoder name, or false (off); true means the default encoder
+    "gaze": OneOf(Bool(), Str(nonempty=True), nullable=True),
+    **{k: Bool() for k in ("gie", "vpe", "lre", "aws")},
+    "prompt_levels": ListOf(Str("authenticity", "forgery_type", "family", "generator")),
+    **{k: Int(ge=1) for k in ("n_gaze_prompts", "gie_layers", "gaze_token_dim", "vpe_heads", "lre_rank", "aws_hidden",
+                              "epochs", "batch_size", "patience", "encode_batch_size")},
+    "lr": Float(gt=0),
+    **{k: Float(ge=0) for k in ("weight_decay", "w_contrastive", "w_attribution", "w_detection", "w_gaze")},
+    "temperature_init": Float(gt=0),
+    "token_cache_mb": Int(ge=0),
+    "head_threads": Int(ge=0),
+}
+
 CARD = ModelCard(
     name="gazeclip",
     factory="gazeclip.model:GazeCLIP",
@@ -58,6 +75,7 @@ CARD = ModelCard(
     open_vocabulary=True,
     paper=PAPER,
     trained_on="the protocol's train split only; frozen CLIP and gaze encoders pretrained elsewhere (see their sidecars)",
+    config_schema=CONFIG_SCHEMA,
     default_config=DEFAULT_CONFIG,
     encoders={"backbone": "backbone", "gaze": "gaze"},
 )

@@ -15,6 +15,7 @@ only. Embedding = the CLIP feature (for clustering metrics on unseen classes). N
 variant (UnivFD's other probe).
 """
 
+from dfad_bench.config import Float, Int, ListOf, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -24,6 +25,12 @@ CARD = ModelCard(
     inputs=("pixels",),
     open_vocabulary=False,
     paper="Ojha et al., Towards Universal Fake Image Detectors that Generalize Across Generative Models, CVPR 2023",
+    config_schema={
+        "backbone": Str(nonempty=True),
+        "C_grid": ListOf(Float(gt=0)),
+        "max_iter": Int(ge=1),
+        "batch_size": Int(ge=1),
+    },
     default_config={
         "backbone": "clip-mini",
         "C_grid": [0.001, 0.01, 0.1, 1.0, 10.0, 100.0],

@@ -16,6 +16,7 @@ only tunable is the temperature: ``temperature: clip`` (default, CLIP's logit sc
 family-level negative log-likelihood on the VAL split, recorded in the run record).
 """
 
+from dfad_bench.config import Float, Int, OneOf, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -26,6 +27,11 @@ CARD = ModelCard(
     open_vocabulary=True,
     paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, ICML 2021",
     trained_on="nothing (zero-shot); optional temperature chosen on the protocol's val split",
+    config_schema={
+        "backbone": Str(nonempty=True),
+        "temperature": OneOf(Str("clip", "val"), Float(gt=0)),
+        "batch_size": Int(ge=1),
+    },
     default_config={"backbone": "clip-mini", "temperature": "clip", "batch_size": 256},
     encoders={"backbone": "backbone"},
 )

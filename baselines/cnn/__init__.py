@@ -16,6 +16,7 @@ no augmentation; two extra linear heads (family, generator) trained jointly with
 loss (``attribution_weight``) for closed-set attribution, as in multi-task DFAD baselines.
 """
 
+from dfad_bench.config import TRAIN_SCHEMA, Bool, Float
 from dfad_bench.contract import ModelCard
 from dfad_bench.harness.torch_model import TRAIN_DEFAULTS
 
@@ -33,6 +34,7 @@ CARD = ModelCard(
         "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019"
     ),
     trained_on="ImageNet-1k (backbone pretraining), then the protocol's train split only",
+    config_schema={**TRAIN_SCHEMA, "pretrained": Bool(), "drop_rate": Float(ge=0, lt=1)},
     default_config={
         **TRAIN_DEFAULTS,
         "epochs": 2,

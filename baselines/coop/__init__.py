@@ -20,6 +20,7 @@ unseen ones scored through their text with the learned context; fake score = 1 -
 family level; embedding = the CLIP image feature.
 """
 
+from dfad_bench.config import Float, Int, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -29,6 +30,18 @@ CARD = ModelCard(
     inputs=("pixels", "text"),
     open_vocabulary=True,
     paper="Zhou et al., Learning to Prompt for Vision-Language Models (CoOp), IJCV 2022",
+    config_schema={
+        "backbone": Str(nonempty=True),
+        "n_ctx": Int(ge=1),
+        "init_std": Float(gt=0),
+        "epochs": Int(ge=1),
+        "batch_size": Int(ge=1),
+        "lr": Float(gt=0),
+        "momentum": Float(ge=0, lt=1),
+        "weight_decay": Float(ge=0),
+        "patience": Int(ge=1),
+        "feature_batch_size": Int(ge=1),
+    },
     default_config={
         "backbone": "clip-mini",
         "n_ctx": 16,

@@ -22,6 +22,7 @@ how far CPL's supervised objective alone carries to unseen generators.
 Epoch chosen on VAL (mean of val detection AUC, val family ACC, val generator ACC), early stopping.
 """
 
+from dfad_bench.config import Float, Int, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -31,6 +32,20 @@ CARD = ModelCard(
     inputs=("pixels",),
     open_vocabulary=False,
     paper="Sun et al., Contrastive Pseudo Learning for Open-World DeepFake Attribution, ICCV 2023 (inductive simplification)",
+    config_schema={
+        "backbone": Str(nonempty=True),
+        "hidden_dim": Int(ge=1),
+        "proj_dim": Int(ge=1),
+        "train_scale": Float(gt=0),
+        "supcon_weight": Float(ge=0),
+        "supcon_temperature": Float(gt=0),
+        "epochs": Int(ge=1),
+        "batch_size": Int(ge=1),
+        "lr": Float(gt=0),
+        "weight_decay": Float(ge=0),
+        "patience": Int(ge=1),
+        "feature_batch_size": Int(ge=1),
+    },
     default_config={
         "backbone": "clip-mini",
         "hidden_dim": 256,

@@ -20,6 +20,7 @@ that column over the TRAIN rows where it is known; a column never known in train
 rule and counts are recorded in the run's selection rule.
 """
 
+from dfad_bench.config import Bool, Float, Int, ListOf, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -32,6 +33,16 @@ CARD = ModelCard(
     inputs=("gaze",),
     open_vocabulary=False,
     paper="Demir & Ciftci, Where Do Deep Fakes Look? Synthetic Face Detection via Gaze Tracking, ETRA 2021",
+    config_schema={
+        "gaze": Str(nonempty=True),
+        "use_gaze_features": Bool(),
+        "head": Str("mlp", "logistic"),
+        "hidden": Int(ge=1),
+        "alpha_grid": ListOf(Float(ge=0)),
+        "C_grid": ListOf(Float(gt=0)),
+        "max_iter": Int(ge=1),
+        "batch_size": Int(ge=1),
+    },
     default_config={
         "gaze": "gaze-mini",
         "use_gaze_features": True,

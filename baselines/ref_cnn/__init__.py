@@ -4,6 +4,7 @@ A worked example of :class:`dfad_bench.harness.torch_model.TorchModel` (docs/ADD
 val-only model selection, early stopping, resumable checkpoints, AMP on CUDA, DDP under torchrun.
 """
 
+from dfad_bench.config import TRAIN_SCHEMA, Int
 from dfad_bench.contract import ModelCard
 from dfad_bench.harness.torch_model import TRAIN_DEFAULTS
 
@@ -14,5 +15,6 @@ CARD = ModelCard(
     inputs=("pixels",),
     open_vocabulary=False,
     paper="(reference model, no paper)",
+    config_schema={**TRAIN_SCHEMA, "width": Int(ge=1)},
     default_config={**TRAIN_DEFAULTS, "epochs": 6, "width": 32, "lr": 2e-3},
 )

@@ -4,6 +4,7 @@ A worked example of the contract (docs/ADDING_A_MODEL.md), not a serious detecto
 colour/texture/frequency statistics + logistic regressions for detection and attribution.
 """
 
+from dfad_bench.config import Float, Int
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -13,5 +14,6 @@ CARD = ModelCard(
     inputs=("pixels",),
     open_vocabulary=False,
     paper="(reference model, no paper)",
+    config_schema={"C": Float(gt=0), "batch_size": Int(ge=1)},
     default_config={"C": 1.0, "batch_size": 256},
 )

@@ -15,6 +15,7 @@ colour channels; closed-set (family/generator heads over the seen classes only);
 differing size must be resized (``image_size``), which low-passes the spectrum.
 """
 
+from dfad_bench.config import Bool, Float, Int, ListOf, Str
 from dfad_bench.contract import ModelCard
 
 CARD = ModelCard(
@@ -30,6 +31,15 @@ CARD = ModelCard(
         "Durall et al., Watch your Up-Convolution, CVPR 2020; "
         "Frank et al., Leveraging Frequency Analysis for Deep Fake Image Recognition, ICML 2020"
     ),
+    config_schema={
+        "features": Str("fft", "dct", "both"),
+        "dct_grid": Int(ge=1),
+        "radial_minmax": Bool(),
+        "image_size": Int(ge=8, nullable=True),
+        "C_grid": ListOf(Float(gt=0)),
+        "max_iter": Int(ge=1),
+        "batch_size": Int(ge=1),
+    },
     default_config={
         "features": "both",
         "dct_grid": 32,

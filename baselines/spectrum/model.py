@@ -35,6 +35,20 @@ class SpectrumModel(FeatureHeadsModel):
         keys = ("features", "dct_grid", "radial_minmax", "image_size")
         return f"{FEATURE_VERSION}:" + json.dumps({k: self.config[k] for k in keys}, sort_keys=True)
 
+    def feature_key(self, view: DataView) -> str:
+        """:attr:`fingerprint` plus the size images reach the encoder at. With ``image_size`` None
+        that is their decoded size, which sets the FFT profile's length (the feature dim): without
+        it, features of a 64 px benchmark and a 128 px one shared a key ("features have dim 1070,
+        the cache holds dim 1138"). Read off the first image as the loader delivers it (after any
+        resize the view applies), so it is exactly what the encoder sees."""
+        size = self.config["image_size"]
+        if size is None and len(view):
+            _, batch = next(iter(view.iter_images(batch_size=1)))
+            size = f"{int(batch.shape[3])}x{int(batch.shape[2])}"
+        elif size is not None:
+            size = f"{int(size)}x{int(size)}"
+        return f"{self.fingerprint}|input={size}"
+
     def raw_features(self, view: DataView, ctx: RunContext) -> np.ndarray:
         c = self.config
 
@@ -42,7 +56,7 @@ class SpectrumModel(FeatureHeadsModel):
             return spectral_features(images, c["features"], int(c["dct_grid"]), bool(c["radial_minmax"]))
 
         try:
-            feats = cached_features(view, self.fingerprint, encode, int(c["batch_size"]), image_size=c["image_size"])
+            feats = cached_features(view, self.feature_key(view), encode, int(c["batch_size"]), image_size=c["image_size"])
         except RuntimeError as exc:  # torch's collate refuses a batch of differently sized images
             if "size" not in str(exc):
                 raise

@@ -30,16 +30,98 @@ class BadInput:
         return {"sample_id": self.sample_id, "path": self.path, "reason": self.reason}
 
 
+#: Images with more pixels than this are refused before decoding: a decompression bomb is a few
+#: KB of PNG that decodes to gigabytes. 64 MP (8192 x 8192) is far above any face benchmark;
+#: DFAD_BENCH_MAX_PIXELS overrides it.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+class BadImage(ValueError):
+    """An image that cannot be used; the message is the reason the pre-scan records."""
+
+
+def max_pixels() -> int:
+    import os
+
+    raw = os.environ.get("DFAD_BENCH_MAX_PIXELS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_PIXELS
+
+
+def open_image(source: str | Path | io.BytesIO) -> Image.Image:
+    """``Image.open`` with the pixel-count guard applied to the header, before any decoding."""
+    import warnings
+
+    limit = max_pixels()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides, below
+        try:
+            img = Image.open(source)
+        except Image.DecompressionBombError as exc:  # PIL's hard limit fired first (very large)
+            raise BadImage(f"decompression bomb refused: {exc}") from None
+    w, h = img.size
+    if w * h > limit:
+        img.close()
+        raise BadImage(f"decompression bomb refused: {w}x{h} = {w * h} pixels, over the limit of {limit} (DFAD_BENCH_MAX_PIXELS)")
+    if w < 1 or h < 1:
+        img.close()
+        raise BadImage(f"empty image ({w}x{h})")
+    return img
+
+
+def _scale_to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
+    return np.clip(np.rint(arr.astype(np.float64) * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+
+
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """H x W x 3 uint8 RGB of a PIL image in any mode, converted by what the mode means:
+
+    - 16-bit grey (``I;16``, ``I;16B``, ``I;16L``) and 32-bit integer ``I`` are scaled from their
+      range to 0..255 (PIL's own ``convert`` clips them, turning most 16-bit images white);
+      an ``I`` image whose values fit 0..255 is taken as 8-bit;
+    - float ``F`` is taken as 0..1 when its maximum is <= 1, else as 0..255 (clipped);
+    - modes with alpha or transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent index,
+      ``La``, ``RGBa``) are composited over black (``rgb * alpha``), so a transparent pixel is
+      black whatever colour it happened to store;
+    - ``CMYK``, ``YCbCr``, ``L``, ``1``, ``P`` go through PIL's conversion (Adobe-inverted CMYK
+      JPEGs are handled by PIL's decoder).
+    """
+    mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if mode.startswith("I;16"):
+            grey = _scale_to_uint8(arr, 65535.0)
+        elif mode == "I":
+            peak = int(arr.max()) if arr.size else 0
+            grey = _scale_to_uint8(arr, 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else 4294967295.0)
+        else:
+            finite = arr[np.isfinite(arr)]
+            peak = float(finite.max()) if finite.size else 0.0
+            grey = _scale_to_uint8(np.nan_to_num(arr), 1.0 if peak <= 1.0 else 255.0)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info) or (
+        mode in ("L", "RGB") and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float64)
+        rgb = rgba[:, :, :3] * (rgba[:, :, 3:4] / 255.0)
+        return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
 def decode_rgb(data: bytes, image_size: int | None = None) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("RGB")
-        if image_size is not None and img.size != (image_size, image_size):
-            img = img.resize((image_size, image_size), Image.Resampling.BICUBIC)
-        return np.asarray(img, dtype=np.uint8)
+    """Fully decode image bytes to H x W x 3 uint8 RGB (any mode, see :func:`to_rgb_array`),
+    resized to ``image_size`` when given. Raises :class:`BadImage` or PIL's errors."""
+    with open_image(io.BytesIO(data)) as img:
+        img.load()  # a truncated file fails here, not later in a DataLoader worker
+        arr = to_rgb_array(img)
+    if image_size is not None and (arr.shape[1], arr.shape[0]) != (image_size, image_size):
+        arr = np.asarray(Image.fromarray(arr).resize((image_size, image_size), Image.Resampling.BICUBIC), dtype=np.uint8)
+    return arr
 
 
 def _scan_one(args: tuple[str, str, str | None]) -> tuple[str | None, str | None]:
-    """Return (content hash, error reason) for one file."""
+    """Return (content hash, error reason) for one file. The image is fully decoded (not just
+    ``verify()``-ed, which passes truncated JPEGs), so the data loader never meets a bad file."""
     path, _sid, expected = args
     try:
         data = Path(path).read_bytes()
@@ -49,10 +131,16 @@ def _scan_one(args: tuple[str, str, str | None]) -> tuple[str | None, str | None
     if expected is not None and expected != digest:
         return digest, "content hash differs from the manifest's content_hash (file changed or corrupted)"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return digest, f"not a decodable image ({type(exc).__name__}: {exc})"
+        decode_rgb(data)
+    except BadImage as exc:
+        return digest, str(exc)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError, Image.DecompressionBombError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if "truncated" in reason.lower():
+            return digest, f"truncated image file ({reason})"
+        return digest, f"not a decodable image ({type(exc).__name__}: {reason})"
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem, never fatal
+        return digest, f"not a decodable image ({type(exc).__name__}: {' '.join(str(exc).split())})"
     return digest, None
 
 
@@ -65,8 +153,10 @@ def prescan_images(manifest: Manifest, workers: int = 4) -> tuple[pd.DataFrame, 
         (str(manifest.image_path(rel)), sid, (h if has_hash and isinstance(h, str) else None))
         for sid, rel, h in zip(table["sample_id"], table["path"], table["content_hash"] if has_hash else [None] * len(table), strict=True)
     ]
+    from dfad_bench.progress import track
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_scan_one, jobs, chunksize=64))
+        results = list(track(pool.map(_scan_one, jobs, chunksize=64), "pre-scan images", total=len(jobs)))
     hashes = [h for h, _ in results]
     bad = [BadInput(sid, path, reason) for (path, sid, _), (_, reason) in zip(jobs, results, strict=True) if reason]
     out = table.copy()

@@ -157,11 +157,12 @@ def _progress(quiet: bool):
 
 # -- phase 1: plan ----------------------------------------------------------------------------
 def normalise_config(card: ModelCard, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The model config that runs: defaults + overrides, unknown keys refused."""
-    unknown = set(overrides) - set(card.default_config)
-    if unknown:
-        raise DfadError(f"--set {sorted(unknown)[0]}: model {card.name} has no such option; options: {sorted(card.default_config)}")
-    return {**card.default_config, **overrides}
+    """The model config that runs: defaults + overrides, unknown keys refused, every value checked
+    against the card's typed schema and coerced to its type (``epochs=30.0`` runs, is hashed into
+    the run id and is recorded as ``30``; ``batch_size=1.5`` or ``radial_minmax=maybe`` are refused)."""
+    from dfad_bench.config import validate_config
+
+    return validate_config(card, overrides)
 
 
 def plan_run(opts: RunOptions) -> RunPlan:
@@ -169,6 +170,13 @@ def plan_run(opts: RunOptions) -> RunPlan:
     t_start = time.perf_counter()
     log: Callable[[str], None] = (lambda _m: None) if opts.quiet else (lambda m: print(m, file=sys.stderr))
     check_seed(opts.seed, "--seed")
+    # Options, device and output folder are checked before anything is read or trained.
+    from dfad_bench.validate import check_device, check_n_bootstrap, check_num_workers, check_output_dir
+
+    check_num_workers(opts.num_workers)
+    check_n_bootstrap(opts.n_bootstrap)
+    check_output_dir(opts.results_dir or default_results_dir(), "--results")
+    device = check_device(opts.device)
     protocol = get_protocol(opts.protocol)
     card = MODELS.card(opts.model)
     config = normalise_config(card, opts.overrides)
@@ -178,6 +186,8 @@ def plan_run(opts: RunOptions) -> RunPlan:
     t0 = time.perf_counter()
     table, bad = prescan_images(manifest)
     if bad:
+        if len(table) == 0:
+            raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
         log(f"{len(bad)} bad image(s) left out, e.g. {bad[0].path}: {bad[0].reason}")
     # Same manifest (hash, taxonomy) minus bad images, with content hashes for the byte-level guard.
     clean = Manifest(table=table, source=manifest.source, root=manifest.root, hash=manifest.hash, taxonomy=manifest.taxonomy)
@@ -193,7 +203,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
         opts=opts, card=card, config=config, protocol=protocol, bench_name=bench_name, manifest=manifest, clean=clean,
         bad=bad, split=split, run_id=run_id,
         run_dir=run_dir_for(results, opts.model, protocol.name, bench_name, opts.seed, run_id),
-        work_dir=results / ".work" / run_id, device=opts.device or default_device(), prescan_seconds=prescan_s,
+        work_dir=results / ".work" / run_id, device=device, prescan_seconds=prescan_s,
         log=log, t_start=t_start, git=git,
     )
 
@@ -364,11 +374,26 @@ def write_run(run_dir: Path, record: RunRecord, frame: pd.DataFrame) -> None:
     write_json_atomic(run_dir / RECORD_FILE, record.to_dict())
 
 
+def run_model_code(model: str, run_dir: Path, call: Callable[[], Any]) -> Any:
+    """``call()`` with model exceptions turned into one line: a DfadError (a contract violation,
+    already one line) and KeyboardInterrupt pass through; anything else raised by model code
+    becomes :class:`~dfad_bench.errors.ModelFailure` "model M failed in fit: <type>: <message>
+    (full traceback in <run folder>/error.log)". ``--debug`` shows the chained traceback."""
+    from dfad_bench.errors import model_failure
+
+    try:
+        return call()
+    except DfadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any model error becomes one line + error.log
+        raise model_failure(model, exc, run_dir) from exc
+
+
 def run(opts: RunOptions) -> tuple[RunRecord, Path]:
     """Train and score one model on one protocol; write record.json + predictions.parquet."""
     plan = plan_run(opts)
     with claim_run_dir(plan) as run_dir:
-        outcome = execute_model(plan)
+        outcome = run_model_code(plan.opts.model, run_dir, lambda: execute_model(plan))
         labelled = label_predictions(plan, outcome)
         record = build_record(plan, outcome, labelled)
         write_run(run_dir, record, labelled)

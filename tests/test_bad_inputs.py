@@ -1,0 +1,447 @@
+"""The bad-input corpus: every kind of user mistake, generated here on tiny data and run through
+the CLI in-process (``dfad_bench.cli.main``), must give a non-zero exit, a message of at most two
+lines that names the file/option/field, no traceback, and leave no file behind (docs/RELIABILITY.md).
+
+Images are the exception: a bad image is reported by path and reason and left out, never fatal
+(``test_bad_images_are_reported_not_fatal``). Model code that raises is one line plus an
+``error.log`` (``test_model_exception_is_one_line_with_error_log``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dfad_bench.cli import main
+from dfad_bench.testing import toy_manifest, write_toy_images
+
+
+# -- the world every case starts from --------------------------------------------------------
+@dataclass(frozen=True)
+class World:
+    bench: Path  # manifest.parquet with images beside it (read-only for the cases)
+    csv: Path  # the same manifest as CSV
+    predictions: pd.DataFrame  # valid predictions for unseen-flow, seed 0
+    tmp: Path  # a fresh folder per case: inputs go here, the command runs here
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("bench")
+    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=12)
+    write_toy_images(table, root, size=24)
+    table.to_parquet(root / "manifest.parquet", index=False)
+    table.to_csv(root / "manifest.csv", index=False)
+    from dfad_bench.benchmarks import resolve_benchmark
+    from dfad_bench.protocol import get_protocol
+    from dfad_bench.splits import split_manifest
+
+    _, manifest = resolve_benchmark(str(root / "manifest.parquet"))
+    roles = split_manifest(manifest, get_protocol("unseen-flow"), 0).roles
+    scored = roles[roles.role.isin(["val", "test"])]
+    pred = pd.DataFrame({"sample_id": scored.sample_id, "fake_score": np.random.default_rng(0).random(len(scored))})
+    return root / "manifest.parquet", root / "manifest.csv", pred
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")} if folder.exists() else set()
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_only_dir(tmp: Path) -> Path:
+    """A folder this process cannot write in. Root ignores permission bits, so as root use /sys
+    (mounted read-only to root too in containers and CI runners)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/sys/dfad-bench-read-only")
+    ro = tmp / "read-only"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    return ro
+
+
+def write_protocol(tmp: Path, body: str, name: str = "custom.yaml") -> str:
+    path = tmp / name
+    path.write_text(body)
+    return str(path)
+
+
+PROTOCOL_OK = """
+name: custom
+version: 1
+seen: {all: true}
+unseen: {families: [flow]}
+"""
+
+
+def write_manifest(tmp: Path, w: World, mutate: Callable[[pd.DataFrame], pd.DataFrame], suffix: str = ".csv") -> str:
+    table = mutate(pd.read_parquet(w.bench).copy())
+    table["path"] = [str(w.bench.parent / p) for p in table["path"]]  # images stay where they are
+    path = tmp / f"manifest{suffix}"
+    if suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    else:
+        table.to_csv(path, index=False)
+    return str(path)
+
+
+def write_predictions(tmp: Path, w: World, mutate: Callable[[pd.DataFrame], pd.DataFrame], name: str = "pred.csv") -> str:
+    path = tmp / name
+    mutate(w.predictions.copy()).to_csv(path, index=False)
+    return str(path)
+
+
+def run_args(w: World, *extra: str, model: str = "ref-stats", protocol: str = "unseen-flow", results: str | None = None,
+             benchmark: str | None = None) -> list[str]:
+    return ["run", "--model", model, "--protocol", protocol, "--benchmark", benchmark or str(w.bench),
+            "--results", results or str(w.tmp / "results"), "--quiet", "--n-bootstrap", "5", *extra]
+
+
+def score_args(w: World, pred: str, *extra: str) -> list[str]:
+    return ["score", pred, "--protocol", "unseen-flow", "--benchmark", str(w.bench), "--n-bootstrap", "5", *extra]
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str
+    category: str  # options | paths | protocols | manifests | predictions
+    build: Callable[[World], list[str]]  # creates its inputs under w.tmp, returns the CLI arguments
+    names: str  # the message must contain this (the option, field or file it is about)
+    code: int = 2
+
+
+def _binary(tmp: Path, name: str) -> str:
+    path = tmp / name
+    path.write_bytes(bytes(range(256)) * 8 + b"\xff\xfe\x00\x81")
+    return str(path)
+
+
+def _rw_file(tmp: Path, name: str, text: str = "x") -> str:
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+CASES: list[Case] = [
+    # ---- options: CLI usage errors (typer's own exception classes) and values ----
+    Case("missing --model", "options", lambda w: ["run", "--protocol", "closed"], "--model"),
+    Case("unknown option", "options", lambda w: run_args(w, "--bogus", "1"), "--bogus"),
+    Case("unknown command", "options", lambda w: ["runn", "--model", "x"], "runn"),
+    Case("--seed abc", "options", lambda w: run_args(w, "--seed", "abc"), "--seed"),
+    Case("--num-workers x", "options", lambda w: run_args(w, "--num-workers", "x"), "--num-workers"),
+    Case("--seed negative", "options", lambda w: run_args(w, "--seed", "-1"), "--seed"),
+    Case("--num-workers -2", "options", lambda w: run_args(w, "--num-workers", "-2"), "--num-workers"),
+    Case("--device tpu", "options", lambda w: run_args(w, "--device", "tpu"), "--device"),
+    Case("--device cuda:99", "options", lambda w: run_args(w, "--device", "cuda:99"), "--device"),
+    Case("--n-bootstrap -1 (run)", "options", lambda w: run_args(w, "--n-bootstrap", "-1"), "--n-bootstrap"),
+    Case("--n-bootstrap -1 (score)", "options", lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p), "--n-bootstrap", "-1"), "--n-bootstrap"),
+    Case("--set batch_size=1.5", "options", lambda w: run_args(w, "--set", "batch_size=1.5", model="spectrum"), "batch_size"),
+    Case("--set radial_minmax=maybe", "options", lambda w: run_args(w, "--set", "radial_minmax=maybe", model="spectrum"), "radial_minmax"),
+    Case("--set dct_grid=0", "options", lambda w: run_args(w, "--set", "dct_grid=0", model="spectrum"), "dct_grid"),
+    Case("--set C_grid=abc", "options", lambda w: run_args(w, "--set", "C_grid=abc", model="spectrum"), "C_grid"),
+    Case("--set C_grid negative item", "options", lambda w: run_args(w, "--set", "C_grid=[1.0, -2]", model="spectrum"), "C_grid"),
+    Case("--set max_iter=-3", "options", lambda w: run_args(w, "--set", "max_iter=-3", model="spectrum"), "max_iter"),
+    Case("--set batch_size=0", "options", lambda w: run_args(w, "--set", "batch_size=0"), "batch_size"),
+    Case("--set image_size=abc", "options", lambda w: run_args(w, "--set", "image_size=abc", model="spectrum"), "image_size"),
+    Case("--set features=wavelet", "options", lambda w: run_args(w, "--set", "features=wavelet", model="spectrum"), "features"),
+    Case("--set epochs=abc", "options", lambda w: run_args(w, "--set", "epochs=abc", model="ref-cnn"), "epochs"),
+    Case("--set lr=fast", "options", lambda w: run_args(w, "--set", "lr=fast", model="ref-cnn"), "lr"),
+    Case("--set lr=nan", "options", lambda w: run_args(w, "--set", "lr=nan", model="ref-cnn"), "lr"),
+    Case("--set C=true", "options", lambda w: run_args(w, "--set", "C=true"), "C"),
+    Case("--set unknown key", "options", lambda w: run_args(w, "--set", "nope=1"), "nope"),
+    Case("--set without =", "options", lambda w: run_args(w, "--set", "novalue"), "novalue"),
+    Case("unknown model", "options", lambda w: run_args(w, model="ref-stat"), "ref-stat"),
+    # ---- paths ----
+    Case("run --results is a file", "paths", lambda w: run_args(w, results=_rw_file(w.tmp, "results.txt")), "--results"),
+    Case("run --results read-only", "paths", lambda w: run_args(w, results=str(read_only_dir(w.tmp) / "r")), "--results"),
+    Case("leaderboard --output is a folder", "paths", lambda w: ["leaderboard", "--results", str(w.tmp), "--output", str(w.tmp)], "--output"),
+    Case("score --output read-only", "paths",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p), "--output", str(read_only_dir(w.tmp) / "m.json")), "--output"),
+    Case("score --output is a folder", "paths", lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p), "--output", str(w.tmp)), "--output"),
+    Case("split --output bad suffix", "paths",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", str(w.bench), "--output", str(w.tmp / "roles.txt")], "roles.txt"),
+    Case("split --output read-only", "paths",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", str(w.bench), "--output", str(read_only_dir(w.tmp) / "roles.csv")], "--output"),
+    Case("--benchmark missing file", "paths", lambda w: ["split", "--protocol", "closed", "--benchmark", str(w.tmp / "nope.csv"), "--output", str(w.tmp / "r.csv")], "nope.csv"),
+    # ---- protocols ----
+    Case("protocol binary file", "protocols", lambda w: run_args(w, protocol=_binary(w.tmp, "proto.yaml")), "proto.yaml"),
+    Case("protocol not a mapping", "protocols", lambda w: run_args(w, protocol=write_protocol(w.tmp, "- a\n- b\n")), "custom.yaml"),
+    Case("protocol invalid YAML", "protocols", lambda w: run_args(w, protocol=write_protocol(w.tmp, "name: [unclosed\n")), "custom.yaml"),
+    Case("protocol unknown key", "protocols", lambda w: run_args(w, protocol=write_protocol(w.tmp, PROTOCOL_OK + "colour: blue\n")), "colour"),
+    Case("protocol unseen generator absent", "protocols",
+         lambda w: run_args(w, protocol=write_protocol(w.tmp, PROTOCOL_OK.replace("families: [flow]", "generators: [no-such-generator]"))), "no-such-generator"),
+    Case("protocol seen family absent", "protocols",
+         lambda w: run_args(w, protocol=write_protocol(w.tmp, PROTOCOL_OK.replace("seen: {all: true}", "seen: {families: [gan, vae]}"))), "vae"),
+    Case("protocol fractions do not sum to 1", "protocols",
+         lambda w: run_args(w, protocol=write_protocol(w.tmp, PROTOCOL_OK + "split: {fractions: {train: 0.5, val: 0.1, test: 0.1}}\n")), "fractions"),
+    Case("protocol allow_missing not a bool", "protocols",
+         lambda w: run_args(w, protocol=write_protocol(w.tmp, PROTOCOL_OK + "allow_missing: maybe\n")), "allow_missing"),
+    Case("protocol unknown name", "protocols", lambda w: run_args(w, protocol="unseen-flwo"), "unseen-flwo"),
+    Case("protocol file missing", "protocols", lambda w: run_args(w, protocol=str(w.tmp / "missing.yaml")), "missing.yaml"),
+    Case("protocol file is a folder", "protocols", lambda w: run_args(w, protocol=str(w.tmp) + "/"), str(Path("/"))),
+    # ---- manifests ----
+    Case("manifest missing column", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", write_manifest(w.tmp, w, lambda t: t.drop(columns=["generator"])), "--output", str(w.tmp / "r.csv")], "generator"),
+    Case("manifest duplicate sample_id", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", write_manifest(w.tmp, w, lambda t: pd.concat([t, t.iloc[:1]])), "--output", str(w.tmp / "r.csv")], "sample_id"),
+    Case("manifest empty file", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", _rw_file(w.tmp, "empty.csv", ""), "--output", str(w.tmp / "r.csv")], "empty.csv"),
+    Case("manifest binary garbage", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", _binary(w.tmp, "garbage.parquet"), "--output", str(w.tmp / "r.csv")], "garbage.parquet"),
+    Case("manifest wrong suffix", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", _rw_file(w.tmp, "manifest.txt"), "--output", str(w.tmp / "r.csv")], "manifest.txt"),
+    Case("manifest real with a fake forgery type", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark",
+                    write_manifest(w.tmp, w, lambda t: t.assign(forgery_type=np.where(t.family == "real", "efs", t.forgery_type))), "--output", str(w.tmp / "r.csv")], "real"),
+    Case("manifest blank identity", "manifests",
+         lambda w: ["split", "--protocol", "closed", "--benchmark", write_manifest(w.tmp, w, lambda t: t.assign(identity=[" "] + list(t.identity[1:]))),
+                    "--output", str(w.tmp / "r.csv")], "identity"),
+    Case("manifest every image missing", "manifests",
+         lambda w: run_args(w, benchmark=write_manifest(w.tmp, w, lambda t: t.assign(path=["/nonexistent/" + p for p in t.path]))), "none of its 156 images"),
+    # ---- predictions ----
+    Case("predictions missing samples", "predictions", lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p.iloc[5:])), "pred.csv"),
+    Case("predictions NaN score", "predictions",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p.assign(fake_score=[np.nan] + list(p.fake_score[1:])))), "NaN"),
+    Case("predictions non-numeric score", "predictions",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p.assign(fake_score=["high"] + list(p.fake_score[1:])))), "fake_score"),
+    Case("predictions unknown class", "predictions",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p.assign(**{"prob_family.real": 0.5, "prob_family.martian": 0.5}))), "martian"),
+    Case("predictions missing fake_score column", "predictions",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: p.drop(columns=["fake_score"]))), "fake_score"),
+    Case("predictions duplicate sample ids", "predictions",
+         lambda w: score_args(w, write_predictions(w.tmp, w, lambda p: pd.concat([p, p.iloc[:1]]))), "pred.csv"),
+    Case("predictions file missing", "predictions", lambda w: score_args(w, str(w.tmp / "nope.parquet")), "nope.parquet"),
+    Case("predictions binary file", "predictions", lambda w: score_args(w, _binary(w.tmp, "pred.parquet")), "pred.parquet"),
+]
+
+
+def test_corpus_has_at_least_40_kinds_across_every_category():
+    kinds = [c.kind for c in CASES]
+    assert len(set(kinds)) == len(kinds) >= 40
+    assert {c.category for c in CASES} == {"options", "paths", "protocols", "manifests", "predictions"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_bad_input_gives_one_clear_line_and_leaves_nothing(case: Case, bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    w = World(bench=bench[0], csv=bench[1], predictions=bench[2], tmp=tmp_path)
+    args = case.build(w)
+    before = _files(tmp_path)
+    bench_before = _files(bench[0].parent)
+    try:
+        code, out, err = run_cli(args, capsys)
+    finally:
+        ro = tmp_path / "read-only"
+        if ro.exists():
+            ro.chmod(stat.S_IRWXU)
+    message = err.strip()
+    assert code == case.code, f"{case.kind}: exit {code}, stderr {err!r}"
+    assert message, f"{case.kind}: no message on stderr"
+    assert len(message.splitlines()) <= 2, f"{case.kind}: {len(message.splitlines())} lines:\n{message}"
+    assert "Traceback" not in err + out and "╭" not in err, f"{case.kind}: traceback\n{err}"
+    assert case.names in message, f"{case.kind}: message does not name {case.names!r}: {message}"
+    assert _files(tmp_path) == before, f"{case.kind}: left behind {sorted(_files(tmp_path) - before)}"
+    assert _files(bench[0].parent) == bench_before
+
+
+# -- images: reported by path and reason, never fatal -------------------------------------------
+def _jpeg(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_bad_images_are_reported_not_fatal(bench, tmp_path, capsys):
+    """Truncated JPEG (passes PIL's verify()), decompression bomb, empty file, text named .png,
+    missing file, bytes that differ from the manifest's content_hash: each is left out with its path and reason; the run finishes."""
+    import shutil
+
+    root = tmp_path / "bench"
+    shutil.copytree(bench[0].parent, root)
+    table = pd.read_parquet(root / "manifest.parquet")
+    reals = table[table.family == "real"].sample_id.tolist()
+    fakes = table[table.generator == "toy-gan-a"].sample_id.tolist()
+    victims = {reals[0]: "truncated", reals[1]: "bomb", fakes[0]: "empty", fakes[1]: "text", fakes[2]: "missing", reals[2]: "changed"}
+    for sid, kind in victims.items():
+        path = root / table.loc[table.sample_id == sid, "path"].iloc[0]
+        if kind == "truncated":
+            data = _jpeg(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+            path.write_bytes(data[: len(data) // 2])
+            with Image.open(path) as img:
+                img.verify()  # the root cause: verify() passes a truncated JPEG
+        elif kind == "bomb":
+            Image.new("1", (9000, 9000)).save(path, format="PNG")  # ~10 KB file, 81 M pixels
+        elif kind == "empty":
+            path.write_bytes(b"")
+        elif kind == "text":
+            path.write_text("not an image")
+        elif kind == "missing":
+            path.unlink()
+        else:  # the manifest pins other bytes than the file holds
+            table.loc[table.sample_id == sid, "content_hash"] = "0" * 64
+    table.to_parquet(root / "manifest.parquet", index=False)
+    code, out, err = run_cli(["run", "--model", "ref-stats", "--protocol", "closed", "--benchmark", str(root / "manifest.parquet"),
+                              "--results", str(tmp_path / "results"), "--n-bootstrap", "5"], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err
+    record = json.loads(Path(out.strip().splitlines()[-1].split("record: ", 1)[1]).read_text())
+    reasons = {b["sample_id"]: b["reason"] for b in record["bad_inputs"]}
+    assert set(reasons) == set(victims)
+    assert all(b["path"].endswith(".png") for b in record["bad_inputs"])
+    assert "truncated" in reasons[reals[0]]
+    assert "decompression bomb" in reasons[reals[1]] and "81000000 pixels" in reasons[reals[1]]
+    assert "cannot read file" in reasons[fakes[2]]
+    assert "content hash differs" in reasons[reals[2]]
+    assert "bad image(s) left out" in err
+
+
+def _roundtrip(img: Image.Image, fmt: str = "PNG", **kw) -> np.ndarray:
+    from dfad_bench.harness.images import decode_rgb
+
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    out = decode_rgb(buf.getvalue())
+    assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+    return out
+
+
+RGB = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    grey16 = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 257)  # 0..65535
+    img = Image.fromarray(grey16)
+    assert img.mode == "I;16"
+    out = _roundtrip(img)
+    assert (out[:, :, 0] == np.arange(256).reshape(16, 16)).all()  # PIL's convert would clip to 255
+    assert (out[:, :, 0] == out[:, :, 2]).all()
+
+
+def test_32_bit_integer_grey_holding_16_bit_values_is_scaled():
+    from dfad_bench.harness.images import to_rgb_array
+
+    img = Image.fromarray((np.arange(256, dtype=np.int32).reshape(16, 16) * 257), mode="I")
+    assert (to_rgb_array(img)[:, :, 1] == np.arange(256).reshape(16, 16)).all()
+
+
+def test_cmyk_converts_to_the_same_colours():
+    out = _roundtrip(Image.fromarray(RGB).convert("CMYK"), "TIFF")
+    assert np.abs(out.astype(int) - RGB).max() <= 1
+
+
+def test_palette_with_transparency_composites_the_transparent_index_to_black():
+    pal = Image.fromarray(RGB).quantize(16)
+    idx = np.asarray(pal)
+    transparent = int(idx[0, 0])
+    out = _roundtrip(pal, transparency=transparent)
+    assert (out[idx == transparent] == 0).all()
+    opaque = idx != transparent
+    expected = np.asarray(pal.convert("RGB"))
+    assert (out[opaque] == expected[opaque]).all()
+
+
+def test_la_and_rgba_are_composited_by_alpha():
+    alpha = np.full((16, 16), 128, np.uint8)
+    la = _roundtrip(Image.fromarray(np.dstack([RGB[:, :, 0], alpha]), mode="LA"))
+    assert np.abs(la[:, :, 0].astype(int) - np.rint(RGB[:, :, 0].astype(int) * 128 / 255)).max() <= 1
+    opaque = _roundtrip(Image.fromarray(np.dstack([RGB, np.full((16, 16), 255, np.uint8)]), mode="RGBA"))
+    assert (opaque == RGB).all()
+    clear = _roundtrip(Image.fromarray(np.dstack([RGB, np.zeros((16, 16), np.uint8)]), mode="RGBA"))
+    assert (clear == 0).all()
+
+
+def test_bomb_limit_is_checked_on_the_header_before_decoding(monkeypatch):
+    from dfad_bench.harness.images import BadImage, decode_rgb
+
+    monkeypatch.setenv("DFAD_BENCH_MAX_PIXELS", "100")
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, format="PNG")  # 256 pixels
+    with pytest.raises(BadImage, match="16x16 = 256 pixels, over the limit of 100"):
+        decode_rgb(buf.getvalue())
+
+
+# -- model code that raises ------------------------------------------------------------------
+BOOM = '''
+import os
+import numpy as np
+from dfad_bench.contract import BaseModel, ModelCard, Predictions
+
+CARD = ModelCard(name="boom", factory="boom_model:Boom", description="raises where BOOM_PHASE says",
+                 default_config={"batch_size": 8})
+
+
+class Boom(BaseModel):
+    card = CARD
+
+    def fit(self, train, val, ctx):
+        if os.environ.get("BOOM_PHASE") == "fit":
+            raise RuntimeError("kaboom in fit\\nsecond line")
+        return self
+
+    def predict(self, data, ctx):
+        if os.environ.get("BOOM_PHASE") == "predict":
+            {}["missing-key"]
+        return Predictions(list(data.ids) if hasattr(data, "ids") else data.sample_ids, np.full(len(data), 0.5))
+'''
+
+
+@pytest.fixture
+def boom_model(tmp_path, monkeypatch):
+    from dfad_bench.registry import MODELS
+
+    (tmp_path / "boom_model.py").write_text(BOOM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("boom_model", None)
+    import boom_model
+
+    MODELS.register(boom_model.CARD)
+    yield "boom"
+    MODELS.unregister("boom")
+
+
+@pytest.mark.parametrize("phase, error", [("fit", "RuntimeError: kaboom in fit second line"), ("predict", "KeyError: 'missing-key'")])
+def test_model_exception_is_one_line_with_error_log(boom_model, phase, error, bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BOOM_PHASE", phase)
+    code, _, err = run_cli(["run", "--model", "boom", "--protocol", "unseen-flow", "--benchmark", str(bench[0]),
+                            "--results", str(tmp_path / "results"), "--quiet"], capsys)
+    message = err.strip()
+    assert code == 3
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert f"model boom failed in {phase}: {error} (full traceback in " in message
+    log = Path(message.split("full traceback in ", 1)[1].rstrip(")"))
+    assert log.name == "error.log" and log.exists()
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and f"def {phase}" not in text and "boom_model.py" in text
+
+
+def test_debug_shows_the_full_traceback(boom_model, bench, tmp_path, monkeypatch, capsys):
+    from dfad_bench.errors import ModelFailure
+
+    monkeypatch.setenv("BOOM_PHASE", "fit")
+    with pytest.raises(ModelFailure) as info:  # --debug re-raises: python prints the chained traceback
+        main(["--debug", "run", "--model", "boom", "--protocol", "unseen-flow", "--benchmark", str(bench[0]),
+              "--results", str(tmp_path / "results"), "--quiet"])
+    assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(Exception) as usage:
+        main(["--debug", "run", "--protocol", "closed"])  # a usage error too
+    assert "model" in str(usage.value.format_message() if hasattr(usage.value, "format_message") else usage.value)
