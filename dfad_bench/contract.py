@@ -3,7 +3,9 @@
 scikit-learn-like: ``__init__`` only stores hyper-parameters; ``fit(train, val, ctx)`` returns
 self; ``predict(data, ctx)`` returns :class:`Predictions`. The harness — never the model —
 splits data, hides test labels, turns scores into decisions with a threshold chosen on val, and
-scores predictions.
+scores predictions. Contract v2: views carry opaque per-run ids and decoded images only (no
+paths, folders, sample ids or content hashes); ``fit`` and ``predict(val)`` get a context with
+the seen classes only, ``predict(test)`` the full label space.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ModelCard:
     paper: str = ""
     trained_on: str = "the protocol's train split only"
     default_config: dict[str, Any] = field(default_factory=dict)
+    input_size: int | None = None  # square size the harness resizes images to (None: as decoded)
     # Declared types/ranges of options (dfad_bench.config: Int(ge=1), Float(gt=0), ListOf(...));
     # options not named here are typed by their default's type. Checked before any image is read.
     config_schema: dict[str, Any] = field(default_factory=dict)
@@ -73,63 +76,139 @@ class ModelCard:
             "paper": self.paper,
             "trained_on": self.trained_on,
             "default_config": dict(self.default_config),
+            "input_size": self.input_size,
             "encoders": dict(self.encoders),
         }
 
 
-class DataView:
-    """The samples a model may see in one call.
+#: Label columns a labelled (train/val) view hands out; nothing else of the manifest reaches a model.
+LABEL_COLUMNS = ("generator", "family", "forgery_type", "is_fake")
 
-    ``table`` holds sample_id, path and, for train/val only, the labels (generator, family,
-    forgery_type, is_fake, class indices per label space). For predict the labels are absent:
-    models cannot peek at test labels. Images are decoded on demand (``iter_images``), so memory
-    stays flat in dataset size.
+
+class DataView:
+    """The samples a model may see in one call (model contract v2, docs/ARCHITECTURE.md).
+
+    A view holds opaque per-run ids (``ids``; ``sample_ids`` is an alias), in a per-run shuffled
+    order, and for train/val only the labels (:data:`LABEL_COLUMNS`, read with ``labels``). It
+    holds no path, folder, manifest sample id or content hash: images come only through the
+    harness's loader as decoded uint8 tensors (``iter_images``, ``load_all``), and frozen-encoder
+    outputs through the harness's cache (``encode_cached``), keyed by content hashes the view keeps
+    to itself. The harness builds views (``dfad_bench.harness.views``); a model never constructs one.
     """
 
     def __init__(
         self,
-        table: pd.DataFrame,
-        image_root: Path,
+        ids: list[str],
         role: str,
-        labelled: bool,
+        labels: pd.DataFrame | None,
         loader_factory: Callable[..., Iterator[tuple[list[str], Any]]],
+        *,
+        sources: list[str],
+        cache_keys: list[str],
+        input_size: int | None = None,
+        _size_memo: dict[str, Any] | None = None,
     ) -> None:
-        self.table = table.reset_index(drop=True)
-        self.image_root = image_root
+        if not len(ids) == len(sources) == len(cache_keys) or (labels is not None and len(labels) != len(ids)):
+            raise ValueError("DataView: ids, sources, cache keys and labels must have one row per sample")
+        self._ids = list(ids)
         self.role = role
-        self.labelled = labelled
+        self.labelled = labels is not None
+        self._labels = None if labels is None else labels.reset_index(drop=True)
         self._loader_factory = loader_factory
+        self._sources = list(sources)
+        self._cache_keys = list(cache_keys)
+        self.input_size = input_size
+        # The fallback resize size of mixed-size views, found once per view and shared by its subsets
+        # (so every batch of one view has the same size).
+        self._size_memo = {} if _size_memo is None else _size_memo
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self._ids)
+
+    def __repr__(self) -> str:
+        return f"DataView({self.role}, {len(self)} samples, {'labelled' if self.labelled else 'unlabelled'})"
+
+    @property
+    def ids(self) -> list[str]:
+        """Opaque per-run ids: a salted hash of the sample, meaningless outside this run."""
+        return list(self._ids)
 
     @property
     def sample_ids(self) -> list[str]:
-        return self.table["sample_id"].tolist()
+        """Alias of :attr:`ids` (contract v1 name): predictions are keyed by these."""
+        return list(self._ids)
 
     @property
-    def content_hashes(self) -> list[str]:
-        return self.table["content_hash"].tolist()
+    def label_columns(self) -> tuple[str, ...]:
+        return tuple(self._labels.columns) if self._labels is not None else ()
 
     def subset(self, positions: list[int] | np.ndarray) -> DataView:
         """A view of some rows (same role and labelling)."""
-        return DataView(self.table.iloc[list(positions)], self.image_root, self.role, self.labelled, self._loader_factory)
+        pos = [int(p) for p in positions]
+        return DataView(
+            [self._ids[p] for p in pos], self.role, None if self._labels is None else self._labels.iloc[pos],
+            self._loader_factory, sources=[self._sources[p] for p in pos], cache_keys=[self._cache_keys[p] for p in pos],
+            input_size=self.input_size, _size_memo=self._size_memo,
+        )
 
     def labels(self, column: str) -> np.ndarray:
-        if not self.labelled:
+        if self._labels is None:
             raise DfadError(f"labels are hidden in the {self.role} split")
-        return self.table[column].to_numpy()
+        if column not in self._labels.columns:
+            raise DfadError(f"{self.role} view: no label column {column!r}; labels: {list(self._labels.columns)}")
+        return self._labels[column].to_numpy()
+
+    def resize_target(self, image_size: int | None = None) -> tuple[int, int] | None:
+        """(width, height) every image is resized to, or None to keep the decoded size.
+
+        An explicit ``image_size`` wins, then the model card's ``input_size``; otherwise images keep
+        their size, unless the view mixes sizes: then all are resized to the view's most common size
+        (a batch must have one shape)."""
+        size = image_size if image_size is not None else self.input_size
+        if size is not None:
+            return (int(size), int(size))
+        if "fallback" not in self._size_memo:
+            from dfad_bench.harness.images import common_size
+
+            self._size_memo["fallback"] = common_size(self._sources)
+        return self._size_memo["fallback"]
 
     def iter_images(
         self, batch_size: int = 64, shuffle: bool = False, seed: int = 0, image_size: int | None = None
     ) -> Iterator[tuple[list[str], Any]]:
-        """Yield (sample_ids, uint8 tensor N×3×H×W) batches through a torch DataLoader."""
+        """Yield (ids, uint8 tensor N×3×H×W) batches through a torch DataLoader."""
         return self._loader_factory(self, batch_size=batch_size, shuffle=shuffle, seed=seed, image_size=image_size)
 
     def load_all(self, image_size: int | None = None, batch_size: int = 256) -> np.ndarray:
         """All images as one uint8 array N×H×W×3 (for small views, e.g. cached-feature models)."""
         chunks = [batch.permute(0, 2, 3, 1).numpy() for _, batch in self.iter_images(batch_size, image_size=image_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0, 0, 3), np.uint8)
+
+    def encode_cached(
+        self,
+        fingerprint: str,
+        encode_uint8: Callable[[np.ndarray], np.ndarray],
+        batch_size: int = 256,
+        image_size: int | None = None,
+        dtype: str = "float32",
+    ) -> np.ndarray:
+        """(len(view), d) outputs of a frozen encoder, cached on disk by (image, ``fingerprint``).
+
+        ``encode_uint8`` (N×H×W×3 uint8 -> N×d) runs only on cache misses. The cache is keyed by
+        the images' content hashes, which the view never hands out; a resize is part of the key.
+        """
+        from dfad_bench.cache.features import FeatureCache
+        from dfad_bench.paths import cache_dir
+
+        target = self.resize_target(image_size)
+        key = fingerprint if target is None else f"{fingerprint}|resize={target[0]}x{target[1]}"
+        cache = FeatureCache(cache_dir("features"), key, dtype=dtype)
+
+        def compute(positions: list[int]) -> np.ndarray:
+            images = self.subset(positions).load_all(image_size=image_size, batch_size=batch_size)
+            return np.asarray(encode_uint8(images), dtype=np.float32)
+
+        return cache.encode_cached(self._cache_keys, compute, batch_size=batch_size)
 
 
 @dataclass
@@ -149,6 +228,17 @@ class RunContext:
     def attribution_classes(self, level: str, open_vocabulary: bool) -> tuple[str, ...]:
         space = self.label_spaces[level]
         return space.classes if open_vocabulary else space.seen
+
+    def seen_only(self) -> RunContext:
+        """This context with nothing unseen: label spaces of the seen classes only, and a taxonomy
+        of the seen generators. The harness hands it to ``fit`` and to ``predict(val)``, so model
+        selection and the val threshold cannot depend on an unseen class, not even its name."""
+        from dataclasses import replace
+
+        spaces = {k: LabelSpace(v.level, v.seen, v.seen, ()) for k, v in self.label_spaces.items()}
+        seen = set(self.label_spaces["generator"].seen) if "generator" in self.label_spaces else set(self.taxonomy.generators)
+        taxonomy = Taxonomy({n: g for n, g in self.taxonomy.generators.items() if n in seen})
+        return replace(self, label_spaces=spaces, taxonomy=taxonomy)
 
 
 @dataclass

@@ -36,11 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfad_bench.cache.features import FeatureCache
 from dfad_bench.contract import DataView
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import clip_image_features
-from dfad_bench.paths import cache_dir
 
 GIE_CACHE_VERSION = 1
 
@@ -148,12 +146,8 @@ class GazeAwareImageEncoder:
 
     def cached_frozen_inputs(self, view: DataView, batch_size: int = 256) -> np.ndarray:
         """(len(view), frozen_dim) frozen inputs, computed only for images not yet in the on-disk cache."""
-        cache = FeatureCache(cache_dir("features"), self.fingerprint, dtype=self.cache_dtype)
-
-        def compute(positions: list[int]) -> np.ndarray:
-            return self.frozen_inputs_uint8(view.subset(positions).load_all(batch_size=batch_size), batch_size)
-
-        return cache.encode_cached(view.content_hashes, compute, batch_size=batch_size)
+        return view.encode_cached(self.fingerprint, lambda x: self.frozen_inputs_uint8(x, batch_size), batch_size=batch_size,
+                                  dtype=self.cache_dtype)
 
     # ------------------------------------------------------------------ prompted tail
     def _finish(self, cls: torch.Tensor) -> torch.Tensor:

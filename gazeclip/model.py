@@ -15,6 +15,7 @@ them from memory.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Iterator
@@ -369,8 +370,12 @@ class GazeCLIP(BaseModel):
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
         device = torch.device(ctx.device)
         net = self.net_
+        # Prompts of every class this call's context names: the seen ones for val (the harness hands
+        # predict(val) a seen-only context, so the val threshold never sees an unseen prompt), all for
+        # test. fit fixed the seen families' forgery types; the taxonomy of this call describes the rest.
         fam_all = tuple(ctx.attribution_classes("family", open_vocabulary=True))
         gen_all = tuple(ctx.attribution_classes("generator", open_vocabulary=True))
+        self.prompt_builder_ = dataclasses.replace(self.prompt_builder_, taxonomy=ctx.taxonomy)
         targets = self._targets(fam_all, gen_all)
         inputs = self._inputs(data, ctx)
         with head_threads(self.config["head_threads"], device):
@@ -390,6 +395,7 @@ class GazeCLIP(BaseModel):
         """The prompt of every class of both levels (for docs and inspection; after fit)."""
         fam_all = tuple(ctx.attribution_classes("family", True))
         gen_all = tuple(ctx.attribution_classes("generator", True))
+        self.prompt_builder_ = dataclasses.replace(self.prompt_builder_, taxonomy=ctx.taxonomy)
         return {
             "family": dict(zip(fam_all, self.prompt_builder_.prompts("family", fam_all, gen_all), strict=True)),
             "generator": dict(zip(gen_all, self.prompt_builder_.prompts("generator", gen_all), strict=True)),

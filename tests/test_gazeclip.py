@@ -208,13 +208,14 @@ def test_gie_tail_equals_backbone_deep_prompt_tuning(tiny_backbone: str) -> None
 def test_streamed_frozen_inputs_match_the_cache(tiny_backbone: str, toy_bench: Path) -> None:
     from dfad_bench.backbones import create_backbone
     from dfad_bench.cache.content import content_hashes
-    from dfad_bench.contract import DataView
     from dfad_bench.harness.images import make_loader_factory
+    from dfad_bench.harness.views import build_views, manifest_sources
     from gazeclip.gie import GazeAwareImageEncoder, appearance_inputs
 
     table = pd.read_parquet(toy_bench).iloc[::5].reset_index(drop=True)
     table["content_hash"] = content_hashes(table, toy_bench.parent)
-    view = DataView(table, toy_bench.parent, "train", True, make_loader_factory("cpu", 0))
+    roles = table[["sample_id"]].assign(role="train", is_fake=table["family"] != "real")
+    view = build_views(table, roles, manifest_sources(toy_bench.parent), make_loader_factory("cpu", 0), b"s" * 32).views["train"]
     bb = create_backbone(tiny_backbone)
     rows = np.array([3, 0, 7, 5])
     for layers in (1, 2):  # summary cache, token cache

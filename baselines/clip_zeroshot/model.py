@@ -46,7 +46,10 @@ class ClipZeroShot(BaseModel):
 
     # ------------------------------------------------------------------ internals
     def _setup(self, ctx: RunContext) -> None:
-        self.backbone_ = create_backbone(self.config["backbone"], device=ctx.device)
+        """Class prompts of the classes ``ctx`` names: fit and predict(val) get the seen classes only
+        (the val temperature and threshold see no unseen class), predict(test) all of them."""
+        if not hasattr(self, "backbone_"):
+            self.backbone_ = create_backbone(self.config["backbone"], device=ctx.device)
         self.classes_: dict[str, tuple[str, ...]] = {}
         self.text_: dict[str, np.ndarray] = {}
         for level in ("family", "generator"):
@@ -87,6 +90,8 @@ class ClipZeroShot(BaseModel):
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
+        if any(self.classes_[lv] != tuple(ctx.attribution_classes(lv, open_vocabulary=True)) for lv in ("family", "generator")):
+            self._setup(ctx)
         feats = self._features(data)
         fam = self._probs(feats, "family", self.logit_scale_)
         gen = self._probs(feats, "generator", self.logit_scale_)

@@ -147,7 +147,24 @@ class CoOp(BaseModel):
         self.history_, self.best_epoch_ = result.history, result.best_epoch
         return self
 
+    def _use_classes_of(self, ctx: RunContext) -> None:
+        """Prompt table of the classes ``ctx`` names, with the learned context. fit and predict(val)
+        get the seen classes only (selection and the val threshold see no unseen class); predict(test)
+        gets all, and an unseen class is scored through its class text after the learned context."""
+        classes = {lv: tuple(ctx.attribution_classes(lv, open_vocabulary=True)) for lv in LEVELS}
+        if classes == self.classes_:
+            return
+        texts = {lv: class_texts(lv, classes[lv], ctx.taxonomy) for lv in LEVELS}
+        learned = {k: v.detach().clone() for k, v in self.prompts_.ctx.items()}
+        prompts = PromptLearner(self.backbone_, texts, int(self.config["n_ctx"]), float(self.config["init_std"]))
+        prompts = prompts.to(learned["family"].device)
+        with torch.no_grad():
+            for k, v in learned.items():
+                prompts.ctx[k].copy_(v)
+        self.prompts_, self.classes_ = prompts, classes
+
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
+        self._use_classes_of(ctx)
         feats = self._features(data, torch.device(ctx.device))
         p = {lv: v.cpu().double().numpy() for lv, v in self._probs(feats).items()}
         return Predictions.from_attribution(

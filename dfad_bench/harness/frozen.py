@@ -10,9 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dfad_bench.cache.features import FeatureCache
 from dfad_bench.contract import DataView
-from dfad_bench.paths import cache_dir
 
 
 def cached_features(
@@ -22,14 +20,10 @@ def cached_features(
     batch_size: int = 256,
     image_size: int | None = None,
 ) -> np.ndarray:
-    """(len(view), d) features; ``encode_uint8`` (N,H,W,3 uint8 -> N,d) runs only on cache misses."""
-    cache = FeatureCache(cache_dir("features"), fingerprint)
+    """(len(view), d) features; ``encode_uint8`` (N,H,W,3 uint8 -> N,d) runs only on cache misses.
 
-    def compute(positions: list[int]) -> np.ndarray:
-        images = view.subset(positions).load_all(image_size=image_size, batch_size=batch_size)
-        return np.asarray(encode_uint8(images), dtype=np.float32)
-
-    return cache.encode_cached(view.content_hashes, compute, batch_size=batch_size)
+    The view keys the cache by content hashes it never hands out (``DataView.encode_cached``)."""
+    return view.encode_cached(fingerprint, encode_uint8, batch_size=batch_size, image_size=image_size)
 
 
 def clip_image_features(view: DataView, backbone, batch_size: int = 256) -> np.ndarray:

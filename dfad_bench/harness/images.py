@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -166,35 +167,75 @@ def prescan_images(manifest: Manifest, workers: int = 4) -> tuple[pd.DataFrame, 
     return out, bad
 
 
-class ImageDataset:
-    """Map-style dataset of (index, uint8 CHW tensor) over a view's files."""
+def _decode_source(source: str, target: tuple[int, int] | None) -> np.ndarray:
+    """H×W×3 uint8 pixels of one image: an image file, or a staged ``.npy`` of decoded pixels
+    (the sealed child's stage, where file formats and names carry nothing)."""
+    if source.endswith(".npy"):
+        arr = np.load(source, allow_pickle=False)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(f"{source}: staged image must be H×W×3 uint8, got {arr.dtype} {arr.shape}")
+        if target is not None and (arr.shape[1], arr.shape[0]) != target:
+            arr = np.asarray(Image.fromarray(arr).resize(target, Image.Resampling.BICUBIC), dtype=np.uint8)
+        return arr
+    with Image.open(source) as img:
+        img = img.convert("RGB")
+        if target is not None and img.size != target:
+            img = img.resize(target, Image.Resampling.BICUBIC)
+        return np.asarray(img, dtype=np.uint8)
 
-    def __init__(self, paths: list[str], image_size: int | None) -> None:
-        self.paths = paths
-        self.image_size = image_size
+
+def _source_size(source: str) -> tuple[int, int]:
+    """(width, height) from the header only."""
+    if source.endswith(".npy"):
+        shape = np.load(source, mmap_mode="r", allow_pickle=False).shape
+        return int(shape[1]), int(shape[0])
+    with Image.open(source) as img:
+        return img.size
+
+
+def common_size(sources: list[str], workers: int = 4) -> tuple[int, int] | None:
+    """None when every image has one size; else the most common (width, height), ties to the larger
+    area: a mixed-size view is resized to it instead of failing to stack a batch."""
+    if len(sources) < 2:
+        return None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        sizes = Counter(pool.map(_source_size, sources, chunksize=64))
+    if len(sizes) == 1:
+        return None
+    return max(sizes.items(), key=lambda kv: (kv[1], kv[0][0] * kv[0][1], kv[0]))[0]
+
+
+class ImageDataset:
+    """Map-style dataset of (index, uint8 CHW tensor) over image sources (files or staged ``.npy``)."""
+
+    def __init__(self, sources: list[str], target: tuple[int, int] | None) -> None:
+        self.sources = sources
+        self.target = target
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.sources)
 
     def __getitem__(self, i: int):
         import torch
 
-        arr = decode_rgb(Path(self.paths[i]).read_bytes(), self.image_size)
+        arr = _decode_source(self.sources[i], self.target)
         return i, torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
 def make_loader_factory(device: str, num_workers: int):
-    """Factory bound to the run's device and worker count, used by every DataView."""
+    """Factory bound to the run's device and worker count, used by every DataView.
+
+    The view's image sources never leave the harness: the model gets its opaque ids and pixels.
+    """
 
     def iter_images(view, batch_size: int = 64, shuffle: bool = False, seed: int = 0, image_size: int | None = None) -> Iterator:
         import torch
         from torch.utils.data import DataLoader
 
-        paths = [str(view.image_root / p) if not Path(p).is_absolute() else p for p in view.table["path"]]
-        ids = view.table["sample_id"].tolist()
+        ids = view.ids
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         loader = DataLoader(
-            ImageDataset(paths, image_size),
+            ImageDataset(list(view._sources), view.resize_target(image_size)),
             batch_size=batch_size,
             shuffle=shuffle,
             generator=generator,

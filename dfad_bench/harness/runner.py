@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.benchmarks import resolve_benchmark
-from dfad_bench.contract import DataView, ModelCard, Predictions, RunContext, training_summary
+from dfad_bench.contract import DataView, ModelCard, RunContext, training_summary
 from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.harness.images import BadInput, make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
@@ -101,6 +101,7 @@ class ModelOutcome:
     predict_seconds: float
     training: dict[str, Any]
     selection_rule: str
+    isolation: str = "in-process (trusted run)"  # how the plug-in ran: trusted, sealed (bubblewrap) or unsealed (why)
 
 
 def parse_overrides(items: list[str], model: str) -> dict[str, Any]:
@@ -247,58 +248,84 @@ def claim_run_dir(plan: RunPlan) -> Iterator[Path]:
 
 
 # -- phase 3: execute the model -----------------------------------------------------------------
-def _views(table: pd.DataFrame, roles: pd.DataFrame, root: Path, loader_factory) -> dict[str, DataView]:
-    merged = table.merge(roles[["sample_id", "role", "is_fake", "generator_seen", "family_seen"]], on="sample_id")
-    views = {}
-    for role in ("train", "val", "test"):
-        part = merged[merged["role"] == role].sort_values("sample_id").reset_index(drop=True)
-        labelled = role != "test"
-        if not labelled:
-            # Models never see test labels: keep only what identifies and locates the image.
-            part = part[["sample_id", "path", "content_hash"]]
-        views[role] = DataView(part, root, role, labelled, loader_factory)
-    return views
+TRUSTED = "in-process (trusted run)"
 
 
-def execute_model(plan: RunPlan) -> ModelOutcome:
-    """Fit on train (+val for selection), predict val and test, validate the predictions."""
+def _views(table: pd.DataFrame, roles: pd.DataFrame, root: Path, loader_factory, salt: bytes | None = None,
+           input_size: int | None = None) -> dict[str, DataView]:
+    """Train/val/test views with opaque ids (model contract v2); ``salt`` None draws a fresh one."""
+    import secrets
+
+    from dfad_bench.harness.views import build_views, manifest_sources
+
+    return build_views(table, roles, manifest_sources(root), loader_factory, salt or secrets.token_bytes(32), input_size).views
+
+
+def val_frame_over_test_columns(val: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """Val and test prediction rows in one table, plus a "role" column. Val was predicted over the
+    seen classes only: an unseen class it was never offered has probability 0 there."""
+    frame = pd.concat([val.assign(role="val"), test.assign(role="test")], ignore_index=True)
+    probs = [c for c in frame.columns if c.startswith("prob_")]
+    is_val = frame["role"] == "val"
+    frame.loc[is_val, probs] = frame.loc[is_val, probs].fillna(0.0)
+    return frame
+
+
+def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None) -> ModelOutcome:
+    """Fit on train (+val for selection), predict val and test, validate the predictions.
+
+    The model sees opaque per-run ids in a per-run order (the salt is kept in the work folder,
+    so a resumed run sees the same ids); ``fit`` and ``predict(val)`` get a context of the seen
+    classes only, ``predict(test)`` the full label space. ``sealed`` runs fit/predict in a
+    sandboxed child process over a staged copy (``dfad-bench submit``, :mod:`dfad_bench.harness.sealed`);
+    otherwise in this process (``run``: the plug-in is trusted code).
+    """
+    from dfad_bench.harness.views import build_views, manifest_sources, run_salt
+
     opts, card = plan.opts, plan.card
+    salt = salt or run_salt(plan.work_dir, secret=sealed, run_id=plan.run_id)
     loader_factory = make_loader_factory(plan.device, opts.num_workers)
-    views = _views(split_table_with_labels(plan.clean.table, plan.split.roles), plan.split.roles, plan.clean.root, loader_factory)
-    model = MODELS.create(opts.model, plan.config)
-    with _progress(opts.quiet) as progress:
-        ctx = RunContext(
-            label_spaces=plan.split.label_spaces,
-            taxonomy=plan.clean.taxonomy,
-            seed=opts.seed,
-            device=plan.device,
-            work_dir=plan.work_dir,
-            config=model.get_params(),
-            progress=progress,
-            num_workers=opts.num_workers,
-            log=plan.log,
-        )
-        plan.log(
-            f"{opts.model} on {plan.protocol.ref} / {plan.bench_name} (seed {opts.seed}): "
-            + ", ".join(f"{k} {v}" for k, v in plan.split.counts().items())
-        )
-        t0 = time.perf_counter()
-        model.fit(views["train"], views["val"], ctx)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        preds: dict[str, Predictions] = {}
-        for role in ("val", "test"):
-            p = model.predict(views[role], ctx)
-            p.validate(views[role].sample_ids, ctx, card.open_vocabulary, opts.model)
-            preds[role] = p
-        predict_s = time.perf_counter() - t0
-    frame = pd.concat([preds["val"].to_frame().assign(role="val"), preds["test"].to_frame().assign(role="test")], ignore_index=True)
+    viewset = build_views(split_table_with_labels(plan.clean.table, plan.split.roles), plan.split.roles,
+                          manifest_sources(plan.clean.root), loader_factory, salt, card.input_size)
+    views = viewset.views
+    plan.log(
+        f"{opts.model} on {plan.protocol.ref} / {plan.bench_name} (seed {opts.seed}): "
+        + ", ".join(f"{k} {v}" for k, v in plan.split.counts().items())
+    )
+    full = RunContext(label_spaces=plan.split.label_spaces, taxonomy=plan.clean.taxonomy, seed=opts.seed, device=plan.device,
+                      work_dir=plan.work_dir, config=dict(plan.config), num_workers=opts.num_workers, log=plan.log)
+    known = full.seen_only()
+    if sealed:
+        from dfad_bench.harness.sealed import run_sealed
+
+        result = run_sealed(plan, views, full, known)
+        preds, fit_s, predict_s = result.predictions, result.fit_seconds, result.predict_seconds
+        training, selection_rule, isolation = result.training, result.selection_rule, result.isolation
+    else:
+        model = MODELS.create(opts.model, plan.config)
+        with _progress(opts.quiet) as progress:
+            full.config, full.progress = model.get_params(), progress
+            known = full.seen_only()
+            t0 = time.perf_counter()
+            model.fit(views["train"], views["val"], known)
+            fit_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            preds = {"val": model.predict(views["val"], known), "test": model.predict(views["test"], full)}
+            predict_s = time.perf_counter() - t0
+        training = training_summary(model)
+        selection_rule, isolation = model.selection_rule, TRUSTED
+    # Validated in the opaque id space, against the context each call was given.
+    preds["val"].validate(views["val"].ids, known, card.open_vocabulary, opts.model)
+    preds["test"].validate(views["test"].ids, full, card.open_vocabulary, opts.model)
+    frame = val_frame_over_test_columns(preds["val"].to_frame(), preds["test"].to_frame())
+    frame = pd.concat([viewset.translate(frame[frame["role"] == r]) for r in ("val", "test")], ignore_index=True)
     return ModelOutcome(
         frame=frame,
         fit_seconds=fit_s,
         predict_seconds=predict_s,
-        training=training_summary(model),
-        selection_rule=model.selection_rule,
+        training=training,
+        selection_rule=selection_rule,
+        isolation=isolation,
     )
 
 

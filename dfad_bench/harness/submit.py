@@ -1,5 +1,8 @@
 """``dfad-bench submit``: check an outside plug-in against the contract, run it on the whole
-protocol suite, and write a submission bundle (records + a leaderboard table)."""
+protocol suite, and write a submission bundle (records + a leaderboard table).
+
+Every run of a submission, the contract check included, is sealed: the plug-in's fit/predict run
+in a sandboxed child over a staged, anonymised copy (:mod:`dfad_bench.harness.sealed`)."""
 
 from __future__ import annotations
 
@@ -45,11 +48,25 @@ def resolve_submission(target: str) -> str:
     return target
 
 
+def run_sealed(opts: Any, salt: bytes | None = None) -> tuple[Any, Path]:
+    """``run`` with the plug-in in the sealed child (plan, claim, execute sealed, record, write)."""
+    from dfad_bench.harness.runner import build_record, claim_run_dir, execute_model, plan_run, write_run
+
+    plan = plan_run(opts)
+    with claim_run_dir(plan) as run_dir:
+        outcome = execute_model(plan, sealed=True, salt=salt)
+        record = build_record(plan, outcome)
+        write_run(run_dir, record, outcome.frame)
+        return record, run_dir
+
+
 def check_contract(model: str, overrides: dict[str, Any] | None = None, device: str = "cpu") -> ContractReport:
-    """Run the model twice with one seed on a tiny generated benchmark and check the contract:
-    predictions validate (shapes, ranges, label space), scores lie in [0, 1], identical under the
-    same seed."""
-    from dfad_bench.harness.runner import RunOptions, run
+    """Run the model twice with one seed on a tiny generated benchmark, sealed like a submission,
+    and check the contract: predictions validate (shapes, ranges, label space), scores lie in
+    [0, 1], identical under the same seed (and the same opaque ids: both runs share one salt)."""
+    import secrets
+
+    from dfad_bench.harness.runner import RunOptions
     from dfad_bench.testing import toy_manifest, write_toy_images
 
     report = ContractReport(model)
@@ -61,16 +78,19 @@ def check_contract(model: str, overrides: dict[str, Any] | None = None, device: 
         write_toy_images(table, root / "bench", size=32)
         table.to_parquet(root / "bench" / "manifest.parquet", index=False)
         records = []
+        salt = secrets.token_bytes(32)
         for attempt in range(2):
             try:
-                rec, run_dir = run(RunOptions(model=model, protocol="unseen-flow", benchmark=str(root / "bench" / "manifest.parquet"),
+                rec, run_dir = run_sealed(RunOptions(model=model, protocol="unseen-flow", benchmark=str(root / "bench" / "manifest.parquet"),
                                               seed=3, results_dir=root / f"r{attempt}", overrides=dict(overrides or {}), device=device,
-                                              quiet=True, n_bootstrap=10))
+                                              quiet=True, n_bootstrap=10), salt=salt)
             except DfadError as exc:
                 report.add("runs on a tiny benchmark and honours the prediction contract", False, str(exc))
                 return report
             records.append((rec, run_dir))
         report.add("runs on a tiny benchmark and honours the prediction contract", True)
+        isolation = getattr(records[0][0], "isolation", None) or json.loads((records[0][1] / "record.json").read_text()).get("isolation")
+        report.add("isolation", True, str(isolation or "sealed path (isolation not recorded)"))
         import pandas as pd
 
         preds = [pd.read_parquet(d / "predictions.parquet") for _, d in records]
@@ -90,7 +110,7 @@ def check_contract(model: str, overrides: dict[str, Any] | None = None, device: 
 
 def submit(target: str, benchmark: str | None, output: Path, seeds: list[int], overrides: dict[str, Any] | None = None,
            device: str | None = None, protocols: list[str] | None = None, n_bootstrap: int = 200) -> dict[str, Any]:
-    from dfad_bench.harness.runner import RunOptions, default_device, run
+    from dfad_bench.harness.runner import RunOptions, default_device
     from dfad_bench.protocol import list_protocols
 
     model = resolve_submission(target)
@@ -105,7 +125,7 @@ def submit(target: str, benchmark: str | None, output: Path, seeds: list[int], o
     runs = []
     for proto in names:
         for seed in seeds:
-            rec, run_dir = run(RunOptions(model=model, protocol=proto, benchmark=benchmark, seed=seed, results_dir=output / "results",
+            rec, run_dir = run_sealed(RunOptions(model=model, protocol=proto, benchmark=benchmark, seed=seed, results_dir=output / "results",
                                           overrides=dict(overrides or {}), device=device, quiet=True, n_bootstrap=n_bootstrap))
             runs.append({"protocol": proto, "seed": seed, "run_dir": str(run_dir.relative_to(output)),
                          "detection_auc_mean_unseen": rec.metrics.get("detection_auc_mean_unseen"),
