@@ -1,46 +1,43 @@
-"""Print a compact markdown comparison (mean ± std over seeds) from stored run records.
+"""Result tables from stored run records (mean ± std over seeds), for the docs.
 
     python scripts/results_table.py leaderboards/records gazeclip clip-linear clip-zeroshot
+    python scripts/results_table.py --update-docs          # rewrite every marked table in README.md, docs/*.md
+    python scripts/results_table.py --check-docs           # exit 1 if a marked table differs from its records
 
-Used to fill the results sections of docs/GAZECLIP.md and docs/BASELINES.md; the full tables are
-`dfad-bench leaderboard --results leaderboards/records`.
+Doc tables live between ``<!-- table:KIND ARGS -->`` and ``<!-- /table -->`` markers and are
+rebuilt from the records the marker names (dfad_bench/tables/docs.py); columns, names and scales
+come from the metric table (dfad_bench/metrics/table.py). The full boards are
+``dfad-bench leaderboard --results leaderboards/records``.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+from dfad_bench.tables.docs import results_table, update_docs
+
+REPO = Path(__file__).resolve().parent.parent
 
 
-def cell(values: list[float | None]) -> str:
-    if not values or any(v is None for v in values):
-        return "—"
-    v = np.asarray(values, dtype=float) * 100
-    return f"{v.mean():.1f}" if len(v) == 1 else f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
-
-
-def main() -> None:
-    root, models = Path(sys.argv[1]), sys.argv[2:]
-    rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for path in sorted(root.rglob("record.json")):
-        rec = json.loads(path.read_text())
-        if not models or rec["model"] in models:
-            rows[(rec["protocol"], rec["model"])].append(rec)
-    print("| protocol | model | seeds | mean unseen AUC | family ACC (all) | family ACC unseen | generator ACC | ACC @ val thr. |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (protocol, model), recs in sorted(rows.items(), key=lambda kv: (kv[0][0], (models or [kv[0][1]]).index(kv[0][1]) if kv[0][1] in models else 0)):
-        m = [r["metrics"] for r in recs]
-        fam = [x["attribution"]["family"] or {} for x in m]
-        print(
-            f"| {protocol} | {model} | {len(recs)} | {cell([x['detection_auc_mean_unseen'] for x in m])} | "
-            f"{cell([x['attribution_acc_family'] for x in m])} | {cell([f.get('acc_unseen') for f in fam])} | "
-            f"{cell([x['attribution_acc_generator'] for x in m])} | {cell([x['detection']['acc_val_threshold'] for x in m])} |"
-        )
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", nargs="?", type=Path, help="records folder")
+    ap.add_argument("models", nargs="*", help="models, in row order (default: all)")
+    ap.add_argument("--update-docs", action="store_true", help="regenerate the marked tables in README.md and docs/*.md")
+    ap.add_argument("--check-docs", action="store_true", help="exit 1 if a marked table is out of date")
+    args = ap.parse_args(argv)
+    if args.update_docs or args.check_docs:
+        changed = update_docs(REPO, check=args.check_docs)
+        for path in changed:
+            print(f"{'out of date' if args.check_docs else 'updated'}: {path.relative_to(REPO)}")
+        return 1 if (args.check_docs and changed) else 0
+    if args.root is None:
+        ap.error("give a records folder, or --update-docs / --check-docs")
+    sys.stdout.write(results_table(args.root, args.models))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -444,3 +444,36 @@ def test_unsealed_runs_are_marked(tmp_path: Path) -> None:
     assert rows["beta"].label == "beta (unsealed)" and rows["beta"].isolation == ("unsealed (no bubblewrap)",)
     assert rows["alpha"].label == "alpha" and rows["gamma"].label == "gamma"  # trusted run / sealed submission
     assert "| beta (unsealed) |" in render_board(board, "md")
+
+
+# ----------------------------------------------------------------------------- tables in the docs
+
+
+def test_doc_tables_are_generated_from_their_records() -> None:
+    """Every table between <!-- table:... --> markers in README.md and docs/*.md equals what its
+    records give (regenerate with `python scripts/results_table.py --update-docs`)."""
+    from dfad_bench.tables.docs import doc_files, update_docs
+
+    repo = Path(__file__).resolve().parent.parent
+    marked = [p for p in doc_files(repo) if "<!-- table:" in p.read_text(encoding="utf-8")]
+    assert marked, "no generated tables found in the docs"
+    stale = update_docs(repo, check=True)
+    assert not stale, f"out of date (run scripts/results_table.py --update-docs): {[str(p) for p in stale]}"
+
+
+def test_doc_table_markers_regenerate_and_catch_edits(results: Path, tmp_path: Path) -> None:
+    from dfad_bench.tables.docs import regenerate, update_docs
+
+    rel = results.relative_to(tmp_path)
+    doc = tmp_path / "docs" / "X.md"
+    doc.parent.mkdir()
+    doc.write_text(f"intro\n\n<!-- table:results {rel} alpha clip_linear -->\nstale\n<!-- /table -->\n\nafter\n<!-- table:board {rel} closed@1 -->\n<!-- /table -->\n")
+    assert update_docs(tmp_path, check=True) == [doc]
+    assert update_docs(tmp_path) == [doc] and update_docs(tmp_path, check=True) == []
+    text = doc.read_text()
+    assert "| unseen-flow | alpha | 3 | 87.0 ± 2.0 | 65.0 ± 5.0 |" in text and text.startswith("intro\n") and "after" in text
+    assert "| clip_linear | **96.0 ± 0.0** |" in text  # the closed board, best marked among 3-seed rows
+    doc.write_text(text.replace("87.0 ± 2.0", "97.0 ± 2.0"))  # a hand-edited number
+    assert update_docs(tmp_path, check=True) == [doc]
+    with pytest.raises(DfadError, match="unknown table kind 'pie'"):
+        regenerate("<!-- table:pie x -->\n<!-- /table -->", tmp_path, "Y.md")
