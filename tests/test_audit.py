@@ -31,15 +31,19 @@ def _content(rng: np.random.Generator, size: int = 48) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def _write_bench(root: Path, encode) -> Path:
+def _write_bench(root: Path, encode, size: int = 48) -> Path:
     """A toy manifest whose images share one content distribution; ``encode(rng, is_real)`` ->
-    (format, quality or None) decides how each file is stored."""
+    (format, quality or None) decides how each file is stored; format "PNG-after-JPEG" is a
+    JPEG round trip at that quality stored as PNG (DFAD-Mini v2's pristine pipeline)."""
     table = toy_manifest(n_identities=150, images_per_identity=2, fakes_per_generator=30, seed=0)
     rng = np.random.default_rng(1)
     paths = []
     for sid, fam in table[["sample_id", "family"]].itertuples(index=False):
-        img = _content(rng)
+        img = _content(rng, size)
         fmt, quality = encode(rng, fam == "real")
+        if fmt == "PNG-after-JPEG":
+            img = Image.open(io.BytesIO(_jpeg_bytes(img, quality))).convert("RGB")
+            fmt, quality = "PNG", None
         rel = f"images/{sid}.{'jpg' if fmt == 'JPEG' else 'png'}"
         (root / "images").mkdir(parents=True, exist_ok=True)
         img.save(root / rel, format=fmt, **({"quality": quality} if quality else {}))
@@ -86,7 +90,7 @@ def test_flags_jpeg_real_png_fake(shortcut_bench, tmp_path, capsys):
     # the report files exist, the JSON round-trips, the markdown carries the verdict
     assert {p.name for p in out.iterdir()} == {"audit.json", "audit.md", "audit.png"}
     assert json.loads(json.dumps(result)) == result
-    assert row["verdict"] in (out / "audit.md").read_text()
+    assert f"| {PROTOCOL}@1 | " in (out / "audit.md").read_text() and "**SHORTCUT** (container, compression)" in (out / "audit.md").read_text()
     assert (out / "audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the cached result drives the warning boards and records show
     manifest = load_manifest(shortcut_bench)
@@ -108,6 +112,18 @@ def test_quiet_on_class_independent_mix(mixed_bench, tmp_path):
     # the mix really is there: about half of each class is JPEG
     jpeg = result["feature_summary"]["is_jpeg"]
     assert 0.35 < jpeg["real"] < 0.65 and 0.35 < jpeg["fake"] < 0.65
+
+
+def test_flags_jpeg_history_inside_png_files(tmp_path):
+    """Every file is a PNG of the same size and mode, but the reals went through a JPEG round
+    trip first: the container group sees nothing, the compression group (pixel lattice) does."""
+    bench = _write_bench(tmp_path / "bench", lambda rng, real: ("PNG-after-JPEG", int(rng.integers(70, 96))) if real else ("PNG", None), size=64)
+    result = audit_shortcuts(str(bench), protocol=PROTOCOL, output=tmp_path / "r", n_bootstrap=100)
+    (row,) = result["protocols"]
+    assert row["groups"]["compression"]["auc"] > 0.9
+    assert row["groups"]["container"]["auc"] <= 0.6
+    assert row["flagged"] == ["compression"]
+    assert result["feature_summary"]["pixel_quality"]["real"] < 95 < result["feature_summary"]["pixel_quality"]["fake"]
 
 
 def test_no_audit_no_warning():
@@ -140,17 +156,18 @@ def test_quality_from_file_tables(quality, tmp_path):
     assert abs(row["file_quality_luma"] - quality) <= 5
 
 
-@pytest.mark.parametrize("quality", [50, 75])
-def test_jpeg_history_seen_through_png(quality, tmp_path):
+@pytest.mark.parametrize("size", [64, 128])  # 64: DFAD-Mini's size, only 64 blocks
+@pytest.mark.parametrize("quality", [50, 75, 90])
+def test_jpeg_history_seen_through_png(quality, size, tmp_path):
     """A JPEG round trip saved as PNG: the pixel lattice gives the quality back; a never-compressed PNG has none."""
-    decoded = Image.open(io.BytesIO(_jpeg_bytes(_texture(seed=quality), quality))).convert("RGB")
+    decoded = Image.open(io.BytesIO(_jpeg_bytes(_texture(size, seed=quality), quality))).convert("RGB")
     decoded.save(tmp_path / "history.png")
-    _texture(seed=quality).save(tmp_path / "clean.png")
+    _texture(size, seed=quality).save(tmp_path / "clean.png")
     hist = dict(zip(FEATURE_NAMES, image_features(tmp_path / "history.png"), strict=True))
     clean = dict(zip(FEATURE_NAMES, image_features(tmp_path / "clean.png"), strict=True))
     assert hist["is_jpeg"] == clean["is_jpeg"] == 0.0
     assert abs(hist["pixel_quality"] - quality) <= 5
-    assert hist["pixel_lattice"] > 0.8 > 0.2 > clean["pixel_lattice"]
+    assert hist["pixel_lattice"] > 0.5 > 0.2 > clean["pixel_lattice"]
     assert clean["pixel_quality"] == 100.0
 
 
@@ -201,3 +218,50 @@ def test_unreadable_image_names_the_sample(tmp_path):
     pd.DataFrame(table).to_csv(tmp_path / "manifest.csv", index=False)
     with pytest.raises(DfadError, match=r"sample_id '.*' \(.*\) cannot be read as an image"):
         audit_shortcuts(str(tmp_path / "manifest.csv"), protocol=PROTOCOL, output=tmp_path / "r")
+
+
+def test_one_protocol_keeps_cached_others_and_skips_unsupported(tmp_path):
+    """Auditing one protocol keeps the cached verdicts of the rest; a protocol the benchmark
+    cannot support is listed as skipped, not fatal."""
+    table = toy_manifest(n_identities=50, fakes_per_generator=15, seed=0)
+    table = table[table["generator"].isin(["real", "toy-gan-a", "toy-gan-b", "toy-diff-a"])].reset_index(drop=True)
+    rng = np.random.default_rng(2)
+    (tmp_path / "images").mkdir()
+    for rel in table["path"]:
+        _content(rng, size=32).save(tmp_path / rel, format="PNG")
+    table.to_csv(tmp_path / "manifest.csv", index=False)
+    everything = audit_shortcuts(str(tmp_path / "manifest.csv"), output=tmp_path / "all", n_bootstrap=50)
+    reasons = {s["protocol"]: s["reason"] for s in everything["skipped"]}
+    assert set(reasons) == {"unseen-flow@1", "cross-forgery@1"}  # no flow family, no fs/am forgeries
+    assert "flow is absent" in reasons["unseen-flow@1"]
+    audited = {p["protocol"] for p in everything["protocols"]}
+    one = sorted(audited)[0]
+    audit_shortcuts(str(tmp_path / "manifest.csv"), protocol=one, output=tmp_path / "one", n_bootstrap=50)
+    from dfad_bench.audit import load_audit
+
+    cached = load_audit(load_manifest(tmp_path / "manifest.csv"))
+    assert {p["protocol"] for p in cached["protocols"]} == audited
+    assert len(json.loads((tmp_path / "one" / "audit.json").read_text())["protocols"]) == 1
+
+
+def test_warning_names_a_byte_different_copy(shortcut_bench):
+    from dfad_bench.audit.store import AUDIT_KIND, save_audit
+
+    manifest = load_manifest(shortcut_bench)
+    result = {"kind": AUDIT_KIND, "samples_hash": manifest.samples_hash, "manifest_hash": manifest.hash, "threshold": 0.6,
+              "protocols": [{"protocol": "closed@1", "flagged": ["container"], "groups": {"container": {"auc": 0.93}}},
+                            {"protocol": "unseen-gan@1", "flagged": [], "groups": {"container": {"auc": 0.55}}}]}
+    save_audit(result)
+    warning = audit_warning(manifest)
+    assert "container AUC 0.93 > 0.60 on closed@1" in warning and "differs in bytes" not in warning
+    assert audit_warning(manifest, protocol="unseen-gan") is None  # that protocol's own verdict is clean
+    assert audit_warning(manifest, protocol="unseen-flow@1") == warning  # not audited: any protocol counts
+    save_audit({**result, "manifest_hash": "f" * 64, "protocols": result["protocols"][:1]})
+    assert audit_warning(manifest).endswith("(audited copy of the images differs in bytes)")
+
+
+def test_default_output_folder():
+    from dfad_bench.audit.shortcuts import default_output
+
+    assert default_output("mini") == Path("reports/audit/mini")
+    assert default_output("/data/ffpp/manifest.parquet") == Path("reports/audit/ffpp-manifest")

@@ -84,19 +84,18 @@ def blockiness(y: np.ndarray) -> float:
     return float(np.mean(ratios)) if ratios else 1.0
 
 
-def compression_features(img: Image.Image, rgb: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def compression_features(img: Image.Image, y: np.ndarray) -> dict[str, float]:
     is_jpeg = (img.format or "").upper() == "JPEG"
     tables = (getattr(img, "quantization", None) or {}) if is_jpeg else {}
     q_luma = jpeg.estimate_quality(tables[0]) if 0 in tables else 100.0
     q_chroma = jpeg.estimate_quality(tables[1], chroma=True) if 1 in tables else 100.0
     coeffs = jpeg.block_dct(y)
-    lattice, steps = jpeg.pixel_lattice(coeffs)
-    pixel_q = jpeg.quality_from_steps(steps)
-    if 0 in tables:  # the steps in force are the file's own; the pixel lattice may show an older one
-        luma_table = np.asarray(tables[0], dtype=np.float64).reshape(8, 8)
-        steps_in_force = {p: float(luma_table[p]) for p in jpeg.LATTICE_POSITIONS if luma_table[p] >= 2}
+    lattice, pixel_q = jpeg.pixel_lattice(coeffs)
+    # the steps in force: the file's own table, else the lattice seen in the pixels (if any)
+    if 0 in tables:
+        steps_in_force = jpeg.steps_of(tables[0])
     else:
-        steps_in_force = steps
+        steps_in_force = jpeg.steps_of(jpeg.ijg_table(int(pixel_q))) if pixel_q < 100 else {}
     sampling = JpegImagePlugin.get_sampling(img) if is_jpeg else -1
     return {
         "is_jpeg": float(is_jpeg),
@@ -107,7 +106,7 @@ def compression_features(img: Image.Image, rgb: np.ndarray, y: np.ndarray) -> di
         "progressive": float(bool(img.info.get("progressive") or img.info.get("progression"))),
         "pixel_lattice": lattice,
         "pixel_quality": pixel_q,
-        "quality_gap": abs(pixel_q - q_luma) if is_jpeg and steps else 0.0,
+        "quality_gap": abs(pixel_q - q_luma) if is_jpeg else 0.0,
         "double_compression": jpeg.double_compression(coeffs, steps_in_force),
     }
 
@@ -119,7 +118,7 @@ def image_features(path: Path) -> np.ndarray:
         row = container.container_features(img, data)
         rgb = np.asarray(img.convert("RGB"))
         y = jpeg.luma(rgb)
-        row.update(compression_features(img, rgb, y))
+        row.update(compression_features(img, y))
     h, w = rgb.shape[:2]
     pixels = max(h * w, 1)
     row.update(log_bytes=math.log(max(len(data), 1)), bits_per_pixel=8.0 * len(data) / pixels, blockiness=blockiness(y))

@@ -7,9 +7,10 @@ Two sources of evidence, both cheap and vectorised:
 * the decoded pixels. A JPEG decode leaves the 8x8 block-DCT coefficients of the luminance on
   a lattice: coefficient (u, v) sits near an integer multiple of the quantisation step
   Q[u, v]. That trace survives re-saving as PNG, so an image that went through a JPEG round
-  trip before being stored losslessly still shows it. The step of each low-frequency
-  coefficient is estimated from the periodicity of its values (the largest step q whose
-  phase ``exp(2 pi i c / q)`` is concentrated), and the steps are mapped back to a quality.
+  trip before being stored losslessly still shows it. Every IJG quality 1..100 is tried as a
+  hypothesis: its table's steps at the first 15 zig-zag AC positions are held against the
+  coefficients (mean ``cos(2 pi c / step)``), pooled over positions and blocks, which works
+  even on 64x64 images (64 blocks). The best-fitting quality and its fit are the features.
 
 Double compression: after JPEG(q1) then JPEG(q2) the histogram of quantised coefficients
 ``round(c / q2)`` is no longer a smooth, decreasing Laplacian but has periodic holes and
@@ -40,13 +41,17 @@ STD_LUMA = np.array(
 STD_CHROMA = np.array([17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
                        24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32, dtype=np.float64)
 
-#: Low-frequency AC positions (row, col) whose steps are estimated from pixels: they carry
-#: enough energy in natural and generated images alike for the lattice to be visible.
-LATTICE_POSITIONS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1))
-MAX_STEP = 40  # steps above this (quality < ~15) are not searched
-MIN_COEFFS = 64  # fewer non-negligible coefficients than this: no estimate for that position
-LATTICE_MIN_SCORE = 0.6  # phase concentration needed to call a step present
-LATTICE_TIE = 0.05  # fits this close to a position's best fit count as ties (divisors of the step)
+#: Zig-zag scan order of an 8x8 block, as (row, col).
+ZIGZAG: tuple[tuple[int, int], ...] = tuple(
+    sorted(((r, c) for r in range(8) for c in range(8)), key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 else p[0]))
+)
+#: AC positions used for the pixel lattice: the first 15 in zig-zag order. They carry energy in
+#: natural and generated images alike; higher frequencies are mostly quantised to zero.
+LATTICE_POSITIONS: tuple[tuple[int, int], ...] = ZIGZAG[1:16]
+LATTICE_MAX_BLOCKS = 512  # evenly spaced blocks kept per image: bounds the cost on large images
+LATTICE_MIN_COEFFS = 32  # fewer usable coefficients than this for a hypothesis: no fit
+LATTICE_MIN_SCORE = 0.4  # below this best fit, no JPEG history is read from the pixels
+MIN_COEFFS = 64  # double compression: fewer quantised coefficients than this are not judged
 DOUBLE_BINS = 12  # |n| = 1..DOUBLE_BINS of the quantised-coefficient histogram
 
 
@@ -75,16 +80,6 @@ def estimate_quality(table: np.ndarray | list[int], chroma: bool = False) -> flo
     return float(np.argmin(err) + 1)
 
 
-def quality_from_steps(steps: dict[tuple[int, int], float]) -> float:
-    """Quality whose luminance table best matches a few estimated steps (median log ratio)."""
-    if not steps:
-        return 100.0
-    idx = np.array([r * 8 + c for r, c in steps])
-    val = np.log(np.array(list(steps.values()), dtype=np.float64))
-    err = np.abs(np.log(_ALL_LUMA[:, idx]) - val).mean(axis=1)
-    return float(np.argmin(err) + 1)
-
-
 def _dct_matrix() -> np.ndarray:
     k = np.arange(8)
     d = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16.0) * np.sqrt(2.0 / 8.0)
@@ -110,47 +105,49 @@ def block_dct(y: np.ndarray) -> np.ndarray:
     return np.einsum("ij,njk,lk->nil", _DCT, blocks, _DCT, optimize=True)
 
 
-def lattice_scores(values: np.ndarray) -> np.ndarray:
-    """(n_positions, MAX_STEP) lattice fit of each column of ``values`` for steps q = 1..MAX_STEP.
+_LATTICE_INDEX = np.array([r * 8 + c for r, c in LATTICE_POSITIONS])
+_LATTICE_STEPS = _ALL_LUMA[:, _LATTICE_INDEX].astype(np.float32)  # (100 qualities, 15 positions)
 
-    The fit is the mean of ``cos(2 pi c / q)``: near 1 when the values sit on multiples of q,
-    near 0 when they are spread, negative when they crowd half-way between. Values with
-    |c| < q/2 are left out for step q: a coefficient quantised to zero fits every step, and
-    counting those would make large steps look present on smooth images. NaN where fewer
-    than MIN_COEFFS values remain.
+
+def lattice_fit(coeffs: np.ndarray) -> np.ndarray:
+    """(100,) fit of the coefficients to the lattice of each IJG quality 1..100 (NaN: too few).
+
+    The fit is the mean of ``cos(2 pi c / step)``: near 1 when values sit on multiples of the
+    step, near 0 when they are spread, negative when they crowd half-way between. Per
+    hypothesis only values with |c| >= step/2 and steps >= 2 count: a coefficient quantised to
+    zero fits every step, and a step of 1 only says "integer", which pixel rounding blurs.
     """
-    q = np.arange(1, MAX_STEP + 1, dtype=np.float64)
-    c = values[:, :, None]  # (n, positions, 1)
-    keep = np.abs(c) >= q / 2.0
-    fit = np.where(keep, np.cos(2.0 * np.pi * c / q), 0.0).sum(axis=0)
-    count = keep.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count >= MIN_COEFFS, fit / count, np.nan)
+    v = coeffs.reshape(len(coeffs), 64)[:, _LATTICE_INDEX].astype(np.float32)
+    if len(v) > LATTICE_MAX_BLOCKS:
+        v = v[np.linspace(0, len(v) - 1, LATTICE_MAX_BLOCKS).astype(np.int64)]
+    q = _LATTICE_STEPS[None]  # (1, 100, 15)
+    c = v[:, None, :]  # (n, 1, 15)
+    keep = (np.abs(c) >= q / 2.0) & (q >= 2.0)
+    fit = np.where(keep, np.cos((2.0 * np.pi) * c / q), 0.0).sum(axis=(0, 2), dtype=np.float64)
+    count = keep.sum(axis=(0, 2))
+    return np.where(count >= LATTICE_MIN_COEFFS, fit / np.maximum(count, 1), np.nan)
 
 
-def pixel_lattice(coeffs: np.ndarray) -> tuple[float, dict[tuple[int, int], float]]:
-    """(lattice score, estimated steps) from block-DCT coefficients of decoded pixels.
+def pixel_lattice(coeffs: np.ndarray) -> tuple[float, float]:
+    """(best fit, quality) of the JPEG lattice in decoded pixels; quality 100 when none is seen.
 
-    The score is the median over LATTICE_POSITIONS of the best fit at any step q >= 2 (near
-    1: quantised; near 0: not; q = 1 alone only says "integer-valued" and is too weak to tell
-    from pixel rounding). A position's step is the largest q >= 2 whose fit reaches
-    LATTICE_MIN_SCORE and ties the best fit: divisors of the true step fit as well as the step
-    itself, multiples do not.
+    A never-compressed image fits no hypothesis (best fit near 0); a JPEG round trip at
+    quality Q fits Q best. After two compressions the earlier, coarser lattice often still
+    fits best (the later, finer quantisation barely moves the values): that is what
+    ``quality_gap`` in the compression group reads.
     """
-    rows, cols = zip(*LATTICE_POSITIONS, strict=True)
-    scores = lattice_scores(coeffs[:, list(rows), list(cols)])[:, 1:]  # q >= 2
-    best, steps = [], {}
-    for pos, s in zip(LATTICE_POSITIONS, scores, strict=True):
-        if np.all(np.isnan(s)):
-            continue
-        top = float(np.nanmax(s))
-        best.append(top)
-        # steps just above the true one still fit the +-1 multiples fairly well (cos of a small
-        # phase), so only steps within LATTICE_TIE of the best fit compete; the largest wins
-        ok = np.flatnonzero(np.nan_to_num(s, nan=0.0) >= max(LATTICE_MIN_SCORE, top - LATTICE_TIE))
-        if ok.size:
-            steps[pos] = float(ok[-1] + 2)
-    return (float(np.median(best)) if best else 0.0), steps
+    fit = lattice_fit(coeffs)
+    if not np.isfinite(fit).any():
+        return 0.0, 100.0
+    best = int(np.nanargmax(fit))
+    score = float(fit[best])
+    return score, (float(best + 1) if score >= LATTICE_MIN_SCORE else 100.0)
+
+
+def steps_of(table: np.ndarray | list[int]) -> dict[tuple[int, int], float]:
+    """Steps >= 2 of a 64-entry luminance table at LATTICE_POSITIONS (for double_compression)."""
+    t = np.asarray(table, dtype=np.float64).reshape(8, 8)
+    return {p: float(t[p]) for p in LATTICE_POSITIONS if t[p] >= 2}
 
 
 def double_compression(coeffs: np.ndarray, steps: dict[tuple[int, int], float]) -> float:

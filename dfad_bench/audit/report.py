@@ -36,7 +36,8 @@ def render_markdown(result: dict) -> str:
     ]
     for p in result["protocols"]:
         cells = [_fmt(p["groups"][g]["auc"], p["groups"][g]["ci"]) for g in groups]
-        lines.append(f"| {p['protocol']} | " + " | ".join(cells) + f" | {p['verdict']} |")
+        verdict = f"**SHORTCUT** ({', '.join(p['flagged'])})" if p["flagged"] else "ok"
+        lines.append(f"| {p['protocol']} | " + " | ".join(cells) + f" | {verdict} |")
     for s in result.get("skipped", []):
         lines.append(f"| {s['protocol']} | " + " | ".join("-" for _ in groups) + f" | skipped: {s['reason']} |")
     lines += ["", "## Per generator (its test fakes vs the real test pool)", ""]
@@ -59,17 +60,15 @@ def render_markdown(result: dict) -> str:
 
 def render_plot(result: dict, path: Path) -> None:
     """Grouped bars: AUC per group per protocol with CI whiskers and the threshold line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend, faster import
 
     protos = [p["protocol"] for p in result["protocols"]]
     groups = [g["name"] for g in result["groups"]]
     width = 0.8 / max(len(groups), 1)
     x = np.arange(len(protos))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(protos) + 2), 4.0))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(protos) + 2), 4.5), layout="constrained")
+    ax = fig.subplots()
     for k, g in enumerate(groups):
         vals = [p["groups"][g]["auc"] if p["groups"][g]["auc"] is not None else np.nan for p in result["protocols"]]
         cis = [p["groups"][g]["ci"] for p in result["protocols"]]
@@ -81,11 +80,9 @@ def render_plot(result: dict, path: Path) -> None:
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("real vs fake AUC (test split)")
     ax.set_title(f"Shortcut audit: {result['benchmark']}")
-    ax.legend(fontsize=8, ncol=len(groups) + 1, loc="lower center")
-    fig.tight_layout()
+    ax.legend(fontsize=8, ncol=len(groups) + 1, loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
 
 
 def write_report(result: dict, output: Path) -> dict[str, Path]:
