@@ -445,3 +445,159 @@ def test_debug_shows_the_full_traceback(boom_model, bench, tmp_path, monkeypatch
     with pytest.raises(Exception) as usage:
         main(["--debug", "run", "--protocol", "closed"])  # a usage error too
     assert "model" in str(usage.value.format_message() if hasattr(usage.value, "format_message") else usage.value)
+
+
+# -- regression tests, one per root cause of issue 16 (docs/RELIABILITY.md) --------------------
+def test_typer_raises_its_own_click_copy_and_main_catches_it(capsys):
+    """Root cause: cli.main caught click.exceptions.ClickException, but typer >= 0.19 raises its
+    vendored copy (typer._click), so every usage error was a rich traceback with exit 1."""
+    import click
+    import typer
+
+    from dfad_bench.cli import _usage_error_types
+
+    vendored = getattr(typer, "_click", None)
+    if vendored is not None:
+        assert not issubclass(vendored.exceptions.UsageError, click.exceptions.ClickException)
+        assert any(issubclass(vendored.exceptions.UsageError, t) for t in _usage_error_types())
+    code, _, err = run_cli(["run", "--model", "ref-stats", "--protocol", "closed", "--seed", "abc"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--seed" in err
+
+
+def test_every_card_schema_accepts_its_defaults_unchanged():
+    """Schemas never change a card's defaults (so default run ids stay), and every declared
+    option range accepts the default value."""
+    from dfad_bench.config import config_schema, validate_config
+    from dfad_bench.registry import MODELS
+
+    for name in MODELS.names():
+        card = MODELS.card(name)
+        cfg = validate_config(card, {})
+        assert cfg == card.default_config, name
+        assert all(type(cfg[k]) is type(v) for k, v in card.default_config.items()), name
+        assert set(config_schema(card)) == set(card.default_config)
+
+
+def test_config_values_are_coerced_and_the_record_stores_what_ran(bench, tmp_path, capsys):
+    """Root cause: --set values were not validated and the record stored the raw value
+    (batch_size=1.5 ran as 1). Now an int option given 64.0 runs, hashes and records as 64, a
+    float option given 1 as 1.0, and both spellings are the same run (same run folder)."""
+    args = ["run", "--model", "ref-stats", "--protocol", "unseen-flow", "--benchmark", str(bench[0]), "--results", str(tmp_path / "r"),
+            "--quiet", "--n-bootstrap", "5"]
+    code, out, err = run_cli([*args, "--set", "C=1", "--set", "batch_size=64.0"], capsys)
+    assert code == 0, err
+    record_path = Path(out.strip().splitlines()[-1].split("record: ", 1)[1])
+    config = json.loads(record_path.read_text())["model_config"]
+    assert config == {"C": 1.0, "batch_size": 64} and isinstance(config["C"], float) and isinstance(config["batch_size"], int)
+    code, out, err = run_cli([*args, "--set", "C=1.0", "--set", "batch_size=64"], capsys)
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[-1].split("record: ", 1)[1]) == record_path
+
+
+def test_allow_missing_runs_without_absent_names_and_the_split_lists_them(bench, tmp_path):
+    """Root cause: `unseen: {generators: [no-such-generator]}` ran as a closed-set run in disguise.
+    Now it is refused (corpus) unless the protocol says allow_missing: true; then the split result
+    lists what was skipped, for the record."""
+    from dfad_bench.benchmarks import resolve_benchmark
+    from dfad_bench.protocol import load_protocol_file
+    from dfad_bench.splits import split_manifest
+
+    path = tmp_path / "custom.yaml"
+    path.write_text(PROTOCOL_OK.replace("families: [flow]", "families: [flow, vae]") + "allow_missing: true\n")
+    proto = load_protocol_file(path)
+    assert proto.allow_missing
+    _, manifest = resolve_benchmark(str(bench[0]))
+    result = split_manifest(manifest, proto, 0)
+    assert result.missing == ("unseen.families: vae",)
+    assert set(result.unseen_generators) == {"toy-flow-a", "toy-flow-b"}
+    strict = load_protocol_file(write_protocol(tmp_path, PROTOCOL_OK))
+    assert split_manifest(manifest, strict, 0).missing == ()
+
+
+def test_spectrum_feature_cache_key_includes_the_image_size(tmp_path, monkeypatch):
+    """Root cause: spectrum's feature-cache key left out the image size, so after a run on 24 px
+    images a run on 32 px ones failed with "features have dim X, the cache holds dim Y"."""
+    from dfad_bench.harness.runner import RunOptions, run
+
+    monkeypatch.setenv("DFAD_BENCH_CACHE", str(tmp_path / "shared-cache"))
+    table = toy_manifest(n_identities=24, images_per_identity=2, fakes_per_generator=8)
+    dims = []
+    for size in (24, 32):
+        root = tmp_path / f"bench{size}"
+        write_toy_images(table, root, size=size)
+        table.to_parquet(root / "manifest.parquet", index=False)
+        rec, _ = run(RunOptions(model="spectrum", protocol="unseen-flow", benchmark=str(root / "manifest.parquet"),
+                                results_dir=tmp_path / "results", quiet=True, n_bootstrap=0))
+        assert rec.metrics["detection_auc_mean_unseen"] is not None
+        dims.append(size)
+    folders = list((tmp_path / "shared-cache" / "features").iterdir())
+    assert len(folders) == 2  # one cache per input size, not one shared (and poisoned) one
+
+
+def test_fake_score_nan_or_out_of_range_is_named():
+    """Root cause: run did not check fake_score in [0, 1] (submit did), and a NaN score was
+    reported as "must be a finite array of shape (507,), got (507,)", which never says NaN."""
+    from dfad_bench.contract import Predictions
+    from dfad_bench.errors import DfadError
+
+    ids = ["a", "b", "c"]
+    with pytest.raises(DfadError, match=r"NaN or infinite value\(s\) \(first: nan at row 1\)"):
+        Predictions(ids, np.array([0.1, np.nan, 0.3])).validate(ids, None, False, "m")
+    with pytest.raises(DfadError, match=r"must lie in \[0, 1\].*max 1\.5"):
+        Predictions(ids, np.array([0.1, 1.5, 0.3])).validate(ids, None, False, "m")
+    with pytest.raises(DfadError, match=r"shape \(3,\), got shape \(2,\)"):
+        Predictions(ids, np.array([0.1, 0.2])).validate(ids, None, False, "m")
+    Predictions(ids, np.array([0.0, 0.5, 1.0])).validate(ids, None, False, "m")
+
+
+def test_cuda_without_a_gpu_is_refused_before_any_work(bench, tmp_path, capsys):
+    """Root cause: --device tpu / cuda without a GPU gave torch tracebacks, or with spectrum exit 0
+    and a record saying `device: tpu`."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = run_cli(["run", "--model", "spectrum", "--protocol", "closed", "--benchmark", str(bench[0]),
+                            "--results", str(tmp_path / "r"), "--device", "cuda"], capsys)
+    assert code == 2 and "no CUDA GPU" in err and not (tmp_path / "r").exists()
+
+
+def test_numbers_in_logs_have_four_significant_digits():
+    from dfad_bench.progress import sig, sig_dict
+
+    assert sig(0.9686391989864808) == "0.9686"
+    assert sig(np.float32(12.345678)) == "12.35"
+    assert sig(3) == "3" and sig(np.int64(7)) == "7" and sig(None) == "None" and sig(float("nan")) == "nan"
+    assert sig_dict({"val_auc": 0.123456, "epoch": 4}) == "val_auc 0.1235, epoch 4"
+
+
+def test_progress_bars_are_off_when_quiet_or_not_a_tty(monkeypatch):
+    from dfad_bench import progress
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    monkeypatch.delenv("DFAD_BENCH_QUIET", raising=False)
+    progress.set_quiet(False)
+    assert progress.bars_enabled()
+    assert not progress.bars_enabled(quiet=True)
+    monkeypatch.setenv("DFAD_BENCH_QUIET", "1")
+    assert not progress.bars_enabled()
+    monkeypatch.delenv("DFAD_BENCH_QUIET")
+    progress.set_quiet(True)
+    try:
+        assert not progress.bars_enabled()
+    finally:
+        progress.set_quiet(False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not progress.bars_enabled()
+    with progress.progress_group() as start:
+        assert start is None
