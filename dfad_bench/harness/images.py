@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from dfad_bench.faults import fault_point
 from dfad_bench.manifest import Manifest
 
 
@@ -123,6 +124,7 @@ def decode_rgb(data: bytes, image_size: int | None = None) -> np.ndarray:
 def _scan_one(args: tuple[str, str, str | None]) -> tuple[str | None, str | None]:
     """Return (content hash, error reason) for one file. The image is fully decoded (not just
     ``verify()``-ed, which passes truncated JPEGs), so the data loader never meets a bad file."""
+    fault_point("prescan")  # crash-safety tests (dfad_bench/faults.py)
     path, _sid, expected = args
     try:
         data = Path(path).read_bytes()
@@ -218,6 +220,7 @@ class ImageDataset:
     def __getitem__(self, i: int):
         import torch
 
+        fault_point("decode")  # crash-safety tests (dfad_bench/faults.py)
         arr = _decode_source(self.sources[i], self.target)
         return i, torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
+from dfad_bench.faults import fault_point
 from dfad_bench.harness.training import (
     Epoch,
     TrainTask,
@@ -144,6 +145,7 @@ class TorchModel(BaseModel):
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
+        fault_point("predict")  # crash-safety tests (dfad_bench/faults.py)
         return self._predict_net(self.net_, data, ctx)
 
     # -- internals ----------------------------------------------------------------------

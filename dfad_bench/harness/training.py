@@ -93,24 +93,37 @@ def _hash_sources(roots: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
+#: The parts of dfad_bench whose code decides what training produces (relative to the package):
+#: this engine and the torch base class, image decoding, frozen-feature extraction, the metrics
+#: behind val scores, backbones and gaze encoders. Run orchestration (runner, records, CLI) is left
+#: out: editing it does not change a checkpoint's meaning.
+TRAINING_SOURCES = ("harness/training.py", "harness/torch_model.py", "harness/images.py", "harness/frozen.py", "metrics",
+                    "backbones", "perception/gaze")
+
+
 def code_fingerprint(model_type: type) -> str:
     """SHA-256 of the code that decides what a checkpoint holds: every ``.py`` file of the model's
-    top-level package (``gazeclip/``, ``baselines/``, ...) and of ``dfad_bench/`` (harness, metrics,
-    backbones, data loading).
+    own package (``gazeclip/``, ``baselines/coop/``) and the modules beside it (``baselines/*.py``),
+    and the :data:`TRAINING_SOURCES` of ``dfad_bench``.
 
     A hash of the sources rather than the git commit: it is the same whether or not the tree is
-    clean or installed outside git, and a commit that changes none of these files (docs, records)
-    keeps checkpoints valid.
+    clean or installed outside git, and a commit that changes none of these files (docs, records,
+    the CLI) keeps checkpoints valid.
     """
     import importlib
 
     import dfad_bench
 
-    top = importlib.import_module(model_type.__module__.split(".")[0])
-    roots = {str(Path(dfad_bench.__file__).parent)}
-    top_file = getattr(top, "__file__", None)
-    if top_file:
-        roots.add(str(Path(top_file).parent) if Path(top_file).name == "__init__.py" else top_file)
+    package = Path(dfad_bench.__file__).parent
+    roots = {str(package / rel) for rel in TRAINING_SOURCES if (package / rel).exists()}
+    module = importlib.import_module(model_type.__module__)
+    parts = model_type.__module__.split(".")
+    if getattr(module, "__file__", None):
+        own = Path(module.__file__).parent  # the model's own package folder (baselines/coop/, gazeclip/)
+        roots.add(str(own))
+        if len(parts) > 2:  # shared modules beside it (baselines/prompting.py), not its sibling models
+            top = own.parent
+            roots.update(str(p) for p in top.glob("*.py"))
     return "src-sha256:" + _hash_sources(tuple(sorted(roots)))
 
 
