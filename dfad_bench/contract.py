@@ -279,37 +279,34 @@ class Predictions:
         )
 
     def validate(self, expected_ids: list[str], ctx: RunContext, open_vocabulary: bool, who: str) -> None:
-        """Enforce the contract: shapes, finite scores, probabilities over the handed label space."""
+        """Enforce the contract once, at the boundary: the ids of the input in order, arrays of the
+        right shapes, then the predictions table schema (:func:`dfad_bench.predictions.validate_table`:
+        fake_score in [0, 1], probabilities over the label space handed to the model, finite
+        embeddings), the same rules ``score`` applies to a file."""
+        from dfad_bench.predictions import validate_table
+
+        where = f"model {who}"
         n = len(expected_ids)
         if list(self.sample_ids) != list(expected_ids):
-            raise DfadError(f"model {who}: predict must return the sample ids of its input, in order")
-        score = np.asarray(self.fake_score, dtype=np.float64)
+            raise DfadError(f"{where}: predict must return the sample ids of its input, in order")
+        score = np.asarray(self.fake_score)
         if score.shape != (n,):
-            raise DfadError(f"model {who}: fake_score must be an array of shape ({n},), got shape {score.shape}")
-        if not np.isfinite(score).all():
-            i = int(np.flatnonzero(~np.isfinite(score))[0])
-            n_bad = int((~np.isfinite(score)).sum())
-            raise DfadError(f"model {who}: fake_score has {n_bad} NaN or infinite value(s) (first: {score[i]} at row {i}); expected numbers in [0, 1]")
-        if n and ((score < 0) | (score > 1)).any():
-            raise DfadError(f"model {who}: fake_score must lie in [0, 1] (the contract), got min {score.min():.4g} max {score.max():.4g}")
+            raise DfadError(f"{where}: fake_score must be an array of shape ({n},), got shape {score.shape}")
         for level in ("family", "generator"):
-            probs = getattr(self, f"{level}_probs")
-            classes = getattr(self, f"{level}_classes")
-            if probs is None:
-                continue
-            allowed = set(ctx.label_spaces[level].classes if open_vocabulary else ctx.label_spaces[level].seen)
-            if not set(classes) <= allowed:
-                extra = sorted(set(classes) - allowed)[0]
-                raise DfadError(f"model {who}: {level} class {extra!r} is not in the label space handed to the model")
-            p = np.asarray(probs, dtype=np.float64)
-            if p.shape != (n, len(classes)) or not np.isfinite(p).all() or (p < -1e-6).any():
-                raise DfadError(f"model {who}: {level}_probs must be finite, non-negative, shape ({n}, {len(classes)})")
-            if n and np.abs(p.sum(axis=1) - 1).max() > 1e-3:
-                raise DfadError(f"model {who}: {level}_probs rows must sum to 1")
-        if self.embedding is not None:
-            e = np.asarray(self.embedding)
-            if e.ndim != 2 or e.shape[0] != n or not np.isfinite(e).all():
-                raise DfadError(f"model {who}: embedding must be a finite (n, d) array")
+            probs, classes = getattr(self, f"{level}_probs"), getattr(self, f"{level}_classes")
+            if len(set(classes)) != len(classes):
+                raise DfadError(f"{where}: {level}_classes {list(classes)} name a class twice")
+            if probs is not None and np.shape(probs) != (n, len(classes)):
+                raise DfadError(f"{where}: {level}_probs must have shape ({n}, {len(classes)}) (samples x classes), got {np.shape(probs)}")
+        if self.embedding is not None and (np.ndim(self.embedding) != 2 or np.shape(self.embedding)[0] != n):
+            raise DfadError(f"{where}: embedding must be an (n, d) array with n = {n}, got shape {np.shape(self.embedding)}")
+        spaces = ctx.label_spaces if ctx is not None else {}
+        allowed = {level: space.classes if open_vocabulary else space.seen for level, space in spaces.items()}
+        try:
+            frame = self.to_frame()
+        except (TypeError, ValueError) as exc:
+            raise DfadError(f"{where}: predictions are not numeric arrays ({exc})") from None
+        validate_table(frame, where, allowed)
 
     def to_frame(self) -> pd.DataFrame:
         """The predictions table format read by ``dfad-bench score``."""

@@ -11,54 +11,23 @@ samples may be included: they are used only to calibrate the val threshold.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dfad_bench.errors import DfadError
+from dfad_bench.predictions import PROB_PREFIX, extract_embeddings, prob_columns, validate_table
 from dfad_bench.splits import SplitResult
 
-PROB_PREFIX = {"family": "prob_family.", "generator": "prob_generator."}
-_EMB_RE = re.compile(r"^emb_(\d+)$")
-
-
-def prob_columns(df: pd.DataFrame, level: str) -> list[str]:
-    return [c for c in df.columns if c.startswith(PROB_PREFIX[level])]
-
-
-def extract_embeddings(df: pd.DataFrame, where: str) -> np.ndarray | None:
-    if "embedding" in df.columns:
-        try:
-            emb = np.stack([np.asarray(v, dtype=np.float64) for v in df["embedding"]])
-        except (ValueError, TypeError) as exc:
-            raise DfadError(f"{where}: column 'embedding' must hold equal-length numeric lists ({exc})") from exc
-    else:
-        cols = sorted((c for c in df.columns if _EMB_RE.match(c)), key=lambda c: int(_EMB_RE.match(c)[1]))
-        if not cols:
-            return None
-        emb = df[cols].to_numpy(dtype=np.float64)
-    if not np.isfinite(emb).all():
-        raise DfadError(f"{where}: embeddings contain NaN or infinite values")
-    return emb
-
+__all__ = ["PROB_PREFIX", "extract_embeddings", "join_labels", "prob_columns", "score_labelled", "score_predictions",
+           "validate_predictions"]
 
 def validate_predictions(pred: pd.DataFrame, split: SplitResult, where: str) -> pd.DataFrame:
-    """Check ids, scores and class columns; return predictions indexed by sample_id."""
-    for col in ("sample_id", "fake_score"):
-        if col not in pred.columns:
-            raise DfadError(f"{where}: missing required column {col!r}")
-    pred = pred.copy()
-    pred["sample_id"] = pred["sample_id"].astype(str)
-    dup = pred["sample_id"].duplicated()
-    if dup.any():
-        raise DfadError(f"{where}: duplicate sample_id {pred.loc[dup, 'sample_id'].iloc[0]!r}")
-    scores = pd.to_numeric(pred["fake_score"], errors="coerce")
-    if scores.isna().any() or not np.isfinite(scores.to_numpy()).all():
-        bad = pred.loc[~np.isfinite(scores.fillna(np.nan).to_numpy(dtype=float)), "sample_id"].iloc[0]
-        raise DfadError(f"{where}: fake_score is NaN, infinite or not a number for sample_id {bad!r}")
-    pred["fake_score"] = scores.astype(float)
+    """The predictions table schema (:func:`dfad_bench.predictions.validate_table`) plus what only
+    a split knows: every id is a val or test sample of the protocol, and every test sample has a
+    row. Returns the predictions indexed by sample_id."""
+    pred = validate_table(pred, where, {level: split.label_spaces[level].classes for level in PROB_PREFIX})
     roles = split.roles.set_index("sample_id")["role"]
     unknown = pred.loc[~pred["sample_id"].isin(roles.index), "sample_id"]
     if len(unknown):
@@ -71,22 +40,6 @@ def validate_predictions(pred: pd.DataFrame, split: SplitResult, where: str) -> 
     missing = test_ids.difference(pd.Index(pred["sample_id"]))
     if len(missing):
         raise DfadError(f"{where}: missing predictions for {len(missing)} test samples of {split.protocol.ref} (e.g. {missing[0]!r})")
-    for level, prefix in PROB_PREFIX.items():
-        cols = prob_columns(pred, level)
-        allowed = set(split.label_spaces[level].classes)
-        for c in cols:
-            cls = c[len(prefix):]
-            if cls not in allowed:
-                raise DfadError(f"{where}: unknown class column {c!r} at {level} level; expected classes from {sorted(allowed)}")
-        if cols:
-            vals = pred[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-            if not np.isfinite(vals).all() or (vals < -1e-6).any():
-                raise DfadError(f"{where}: {level} probabilities must be finite and non-negative")
-            sums = vals.sum(axis=1)
-            if (np.abs(sums - 1) > 1e-3).any():
-                bad = pred["sample_id"].iloc[int(np.argmax(np.abs(sums - 1)))]
-                raise DfadError(f"{where}: {level} probabilities of sample_id {bad!r} sum to {sums.max():.4f}, expected 1")
-            pred[cols] = vals
     return pred.set_index("sample_id")
 
 

@@ -541,9 +541,9 @@ def test_fake_score_nan_or_out_of_range_is_named():
     from dfad_bench.errors import DfadError
 
     ids = ["a", "b", "c"]
-    with pytest.raises(DfadError, match=r"NaN or infinite value\(s\) \(first: nan at row 1\)"):
+    with pytest.raises(DfadError, match=r"fake_score is NaN for 1 sample\(s\) \(first sample_id 'b'"):
         Predictions(ids, np.array([0.1, np.nan, 0.3])).validate(ids, None, False, "m")
-    with pytest.raises(DfadError, match=r"must lie in \[0, 1\].*max 1\.5"):
+    with pytest.raises(DfadError, match=r"fake_score 1\.5 for sample_id 'b' is outside \[0, 1\].*max 1\.5"):
         Predictions(ids, np.array([0.1, 1.5, 0.3])).validate(ids, None, False, "m")
     with pytest.raises(DfadError, match=r"shape \(3,\), got shape \(2,\)"):
         Predictions(ids, np.array([0.1, 0.2])).validate(ids, None, False, "m")

@@ -249,11 +249,11 @@ def test_calibrated_threshold_round_trip() -> None:
     [
         (
             lambda t, kw: kw.update(family_probs=kw["family_probs"].rename(columns={"gan": "x"})),
-            "predictions: unknown class column 'x' for family level; expected a subset of",
+            "predictions: unknown class column 'x' for family level",
         ),
         (
             lambda t, kw: t.__setitem__("fake_score", t["fake_score"].where(t.index != "row3")),
-            "fake_score has 1 NaN",
+            "fake_score is NaN for 1 sample(s)",
         ),
         (
             lambda t, kw: kw.update(generator_probs=kw["generator_probs"].iloc[:-1]),
@@ -274,6 +274,10 @@ def test_calibrated_threshold_round_trip() -> None:
             "generator 'ddim' is not in the generator label space",
         ),
         (lambda t, kw: kw.update(val_threshold=float("nan")), "val_threshold: expected a finite number"),
+        (lambda t, kw: t.__setitem__("fake_score", t["fake_score"].where(t.index != "row3", np.inf)), "fake_score is infinite"),
+        (lambda t, kw: t.__setitem__("fake_score", t["fake_score"].where(t.index != "row3", 1.5)), "is outside [0, 1]"),
+        (lambda t, kw: t.__setitem__("fake_score", t["fake_score"].astype(object).where(t.index != "row3", "high")),
+         "fake_score is not a number"),
     ],
 )
 def test_invalid_inputs_raise_one_line_dfad_errors(mutate, message: str) -> None:

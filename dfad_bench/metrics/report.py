@@ -23,6 +23,7 @@ from dfad_bench.metrics.bootstrap import bootstrap_ci, mean_auc_ci
 from dfad_bench.metrics.clustering import cluster_metrics
 from dfad_bench.metrics.openset import novel_auroc, oscr
 from dfad_bench.metrics.table import METRIC_GROUPS, MetricInputs, iter_computed
+from dfad_bench.predictions import PROB_TOLERANCE, check_embeddings, check_fake_scores, check_probabilities
 
 REQUIRED_COLUMNS = (
     "sample_id",
@@ -54,8 +55,8 @@ TOP_LEVEL_KEYS = (
     "n_test",
 )
 
-#: Tolerance on "each probability row sums to 1" (float32 softmax outputs are well within it).
-PROB_SUM_TOLERANCE = 1e-3
+#: Tolerance on "each probability row sums to 1" (the predictions table's, re-exported).
+PROB_SUM_TOLERANCE = PROB_TOLERANCE
 
 # Group name of the real pool in bootstrap strata; the NUL byte means it cannot clash with a generator.
 _REAL_GROUP = "\x00real-pool"
@@ -86,14 +87,7 @@ def _validate_table(table: Any) -> None:
         raise DfadError("table: no test samples; expected at least one row")
     if not table.index.is_unique:
         raise DfadError("table: index has duplicate labels; expected a unique index to align predictions")
-    score = pd.to_numeric(table["fake_score"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(score)
-    if bad.any():
-        first = table["sample_id"].iloc[int(np.flatnonzero(bad)[0])]
-        raise DfadError(
-            f"predictions: fake_score has {int(bad.sum())} NaN/infinite/non-numeric value(s) "
-            f"(first at sample_id '{first}'); expected finite real numbers"
-        )
+    check_fake_scores(table["fake_score"], table["sample_id"].tolist(), "predictions")
     for name in ("generator", "family", "forgery_type"):
         if table[name].isna().any():
             raise DfadError(f"table: column '{name}' has missing values; expected a name for every sample")
@@ -144,47 +138,17 @@ def _validate_probs(probs: Any, table: pd.DataFrame, space: LabelSpace) -> pd.Da
             f"{what}: index is not aligned with the test table index; expected the same index labels in order"
         )
     columns = [str(c) for c in probs.columns]
-    if len(set(columns)) != len(columns):
-        raise DfadError(f"{what}: duplicate class columns; expected each class at most once")
     if not columns:
         raise DfadError(f"{what}: no class columns; expected a subset of {list(space.classes)}")
-    for c in columns:
-        if c not in space.classes:
-            raise DfadError(
-                f"predictions: unknown class column '{c}' for {level} level; expected a subset of {list(space.classes)}"
-            )
-    values = probs.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise DfadError(f"{what}: NaN/infinite/non-numeric probabilities; expected finite values in [0, 1]")
-    if (values < -PROB_SUM_TOLERANCE).any() or (values > 1 + PROB_SUM_TOLERANCE).any():
-        raise DfadError(
-            f"{what}: probabilities outside [0, 1]; expected values in [0, 1] summing to 1 per row"
-        )
-    sums = values.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > PROB_SUM_TOLERANCE)
-    if off.size:
-        first = table["sample_id"].iloc[int(off[0])]
-        raise DfadError(
-            f"{what}: {off.size} row(s) do not sum to 1 (sample_id '{first}' sums to {sums[off[0]]:.6g}); "
-            "expected probabilities over the class columns"
-        )
+    # Value rules are the predictions table's (dfad_bench.predictions): one rule, one message.
+    values = check_probabilities(probs.to_numpy(), columns, level, table["sample_id"].tolist(), "predictions", space.classes)
     ordered = [c for c in space.classes if c in set(columns)]  # label-space order: stable argmax tie-break
     frame = pd.DataFrame(values, index=table.index, columns=columns)
     return frame[ordered]
 
 
 def _validate_embeddings(embeddings: Any, n: int) -> np.ndarray | None:
-    if embeddings is None:
-        return None
-    x = np.asarray(embeddings)
-    if x.ndim != 2 or x.shape[0] != n:
-        raise DfadError(
-            f"predictions: embeddings have shape {x.shape}; expected ({n}, d), one row per test sample"
-        )
-    x = x.astype(np.float64)
-    if not np.isfinite(x).all():
-        raise DfadError("predictions: embeddings contain NaN/infinite values; expected finite numbers")
-    return x
+    return None if embeddings is None else check_embeddings(embeddings, n, "predictions")
 
 
 def _validate_threshold(name: str, value: Any, allow_none: bool) -> float | None:
