@@ -45,7 +45,7 @@ TOY = MetricSpec("mean_fake_score", ("metrics", "mean_fake_score"), "Mean fake s
 def test_toy_metric_is_one_entry_plus_its_function(bench: Path, tmp_path: Path) -> None:
     register_metric(TOY)
     try:
-        with pytest.raises(DfadError, match="already registered"):
+        with pytest.raises(DfadError, match="is already registered"):
             register_metric(TOY)
         record, run_dir = run(RunOptions(model="ref-stats", protocol="unseen-flow", benchmark=str(bench),
                                          results_dir=tmp_path, quiet=True, n_bootstrap=10))

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from dfad_bench.errors import DfadError
+from dfad_bench.registry import METRIC_ENTRY_POINT_GROUP, Registry
 
-ENTRY_POINT_GROUP = "dfad_bench.metrics"
+ENTRY_POINT_GROUP = METRIC_ENTRY_POINT_GROUP
 
 #: Protocol metric groups (``metrics:`` in a protocol YAML) and what each one computes.
 METRIC_GROUPS: dict[str, str] = {
@@ -116,57 +117,44 @@ class MetricSpec:
         return True, None if value is None else float(value)
 
 
-_SPECS: dict[str, MetricSpec] = {}
-_entry_points_loaded = False
+def _check_spec(name: str, obj: Any) -> MetricSpec:
+    if not isinstance(obj, MetricSpec):
+        raise TypeError(f"expected a MetricSpec, got {type(obj).__name__}")
+    if obj.id != name:
+        raise ValueError(f"registered as {name!r} but the spec's id is {obj.id!r}")
+    return obj
+
+
+#: The metric table: one strict registry (duplicate names raise, lazy ``module:attr`` targets,
+#: entry-point group ``dfad_bench.metrics``, did-you-mean for unknown names).
+METRICS: Registry[MetricSpec] = Registry("metric", METRIC_ENTRY_POINT_GROUP, check=_check_spec)
+#: Display order of the built-in metrics; plug-in metrics follow, by name.
+_ORDER: list[str] = []
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add a metric to the table; a name registered twice is an error, never an overwrite."""
-    if spec.id in _SPECS:
-        raise DfadError(f"metric {spec.id!r} is already registered")
-    _SPECS[spec.id] = spec
+    METRICS.register(spec.id, spec, source="register_metric()")
     return spec
 
 
 def unregister_metric(name: str) -> None:
-    _SPECS.pop(name, None)
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            spec = ep.load()
-        except (ImportError, AttributeError) as exc:
-            raise DfadError(f"metric entry point {ep.name!r} ({ep.value}): cannot import ({exc})") from exc
-        if not isinstance(spec, MetricSpec):
-            raise DfadError(f"metric entry point {ep.name!r} ({ep.value}): expected a MetricSpec, got {type(spec).__name__}")
-        register_metric(spec)
+    METRICS.unregister(name)
 
 
 def metric_specs(groups: tuple[str, ...] | list[str] | None = None) -> list[MetricSpec]:
     """Every registered metric in table order, optionally only those of some protocol groups
-    (run figures such as images/s are always kept)."""
-    _load_entry_points()
-    specs = list(_SPECS.values())
+    (run figures such as images/s are always kept). A broken plug-in metric raises (loudly)."""
+    names = METRICS.names()
+    ordered = [n for n in _ORDER if n in names] + [n for n in names if n not in _ORDER]
+    specs = [METRICS.get(n) for n in ordered]
     if groups is None:
         return specs
     return [s for s in specs if s.group == RUN_GROUP or s.group in groups]
 
 
 def get_metric(name: str) -> MetricSpec:
-    _load_entry_points()
-    if name not in _SPECS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_SPECS), n=3)
-        raise DfadError(f"unknown metric {name!r}" + (f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(_SPECS)}"))
-    return _SPECS[name]
+    return METRICS.get(name)
 
 
 def iter_computed(groups: tuple[str, ...] | list[str]) -> Iterator[MetricSpec]:
@@ -215,4 +203,5 @@ for _spec in (
         help="prediction throughput on the machine named in the record: not comparable across machines, never ranked",
     ),
 ):
-    register_metric(_spec)
+    METRICS.register(_spec.id, _spec, source="built-in")
+    _ORDER.append(_spec.id)
