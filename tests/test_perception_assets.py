@@ -4,6 +4,7 @@ import zipfile
 import pytest
 
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 from dfad_bench.perception import assets
 
 
@@ -72,6 +73,6 @@ def test_real_mtcnn_weights_from_registry(tmp_path, monkeypatch):
     """Downloads facenet-pytorch 2.6.0 (1.9 MB, never installed) and checks the recorded SHA-256s."""
     monkeypatch.delenv(assets.ASSETS_ENV, raising=False)
     path = assets.fetch_asset("mtcnn-onet", cache=tmp_path)
-    assert assets.sha256_file(path) == assets.KNOWN_ASSETS["mtcnn-onet"].sha256
+    assert sha256(path) == assets.KNOWN_ASSETS["mtcnn-onet"].sha256
     # one download cached the sibling files too
     assert (tmp_path / assets._cache_name("facenet_pytorch/data/pnet.pt", assets.KNOWN_ASSETS["mtcnn-pnet"].sha256)).is_file()

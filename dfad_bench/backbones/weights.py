@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 _SHOWN_KEYS = 5
@@ -23,8 +23,7 @@ def file_sha256(path: str | Path) -> str:
     st = path.stat()
     memo_key = (str(path), st.st_size, st.st_mtime_ns)
     if memo_key not in _SHA_CACHE:
-        with open(path, "rb") as fh:
-            _SHA_CACHE[memo_key] = hashlib.file_digest(fh, "sha256").hexdigest()
+        _SHA_CACHE[memo_key] = sha256(path)
     return _SHA_CACHE[memo_key]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,20 +9,14 @@ from typing import Any
 import pandas as pd
 
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 
 _HEX = frozenset("0123456789abcdef")
 
 
 def content_hash(data: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
-    """sha256 hex of raw bytes, or of a file's bytes (streamed, so memory stays flat)."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        return hashlib.sha256(data).hexdigest()
-    path = Path(data)
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
-    except OSError as exc:
-        raise DfadError(f"{path}: cannot read file to hash it ({type(exc).__name__}: {exc})") from exc
+    """sha256 hex of raw bytes, or of a file's bytes (:func:`dfad_bench.hashing.sha256`)."""
+    return sha256(data)
 
 
 def _valid_hash(value: Any) -> bool:

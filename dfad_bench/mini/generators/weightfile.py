@@ -3,7 +3,6 @@ metadata, so a file is self-sufficient) + a JSON sidecar with provenance for peo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 
 FORMAT = "dfad-mini-generator/1"
 
@@ -28,7 +28,7 @@ def save_weights(path: Path, tensors: Mapping[str, torch.Tensor], config: Mappin
     }
     meta = {"format": FORMAT, "config": json.dumps(dict(config), sort_keys=True)}
     write_with_atomic(path, lambda tmp: save_file(half, str(tmp), metadata=meta))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256(path)
     side = dict(sidecar)
     side.update(weights_file=path.name, weights_sha256=digest, format=FORMAT, config=dict(config))
     write_json_atomic(path.with_suffix(".json"), side)

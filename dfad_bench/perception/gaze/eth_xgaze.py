@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dfad_bench.perception.assets import KNOWN_ASSETS, fetch_asset, sha256_file
+from dfad_bench.hashing import sha256
+from dfad_bench.perception.assets import KNOWN_ASSETS, fetch_asset
 from dfad_bench.perception.gaze.base import GazeOutput, check_images, pitchyaw_to_vector, vector_to_pitchyaw
 from dfad_bench.perception.gaze.normalization import (
     NORM_DISTANCE_MM,
@@ -56,7 +57,7 @@ class EthXGazeEncoder:
         self.detector = detector if detector is not None else MTCNNFaceDetector(device=device)
         self.batch_size = int(batch_size)
         self.focal = focal
-        wsha = KNOWN_ASSETS["eth-xgaze-resnet18"].sha256 if weights is None else sha256_file(path)
+        wsha = KNOWN_ASSETS["eth-xgaze-resnet18"].sha256 if weights is None else sha256(path)
         self.fingerprint = (
             f"{CODE_VERSION}:{wsha[:12]}:{self.detector.fingerprint}:"
             f"norm-f{NORM_FOCAL:g}-d{NORM_DISTANCE_MM:g}-{NORM_SIZE}:focal-{focal or 'maxside'}"

@@ -20,7 +20,6 @@ fp16 weights).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from torch import nn
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 from dfad_bench.paths import cache_dir
 from dfad_bench.perception.gaze.base import GazeOutput, angular_error_deg, check_images
 
@@ -115,7 +115,7 @@ def save_gaze_mini(path: Path, model: GazeMiniNet, config: dict[str, Any], sidec
     }
     meta = {"format": FORMAT, "config": json.dumps(config, sort_keys=True)}
     write_with_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
-    side = dict(sidecar, weights_file=path.name, weights_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    side = dict(sidecar, weights_file=path.name, weights_sha256=sha256(path),
                 format=FORMAT, config=config)
     write_json_atomic(path.with_suffix(".json"), side)
     return path
@@ -160,7 +160,7 @@ class GazeMiniEncoder:
         self.model, self.config = load_gaze_mini(path, self.device)
         self.feature_dim = int(self.config["feature_dim"])
         self.batch_size = int(batch_size)
-        self.fingerprint = f"{CODE_VERSION}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+        self.fingerprint = f"{CODE_VERSION}:{sha256(path)[:12]}"
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
