@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.metrics import accuracy, auc
+from dfad_bench.progress import sig
 
 HEADS = ("detection", "family", "generator")
 Candidate = tuple[str, Callable[[], Any]]  # (label recorded in history, e.g. "C=0.1"; estimator factory)
@@ -39,9 +40,11 @@ def column_probs(est: Any, x: np.ndarray, classes: tuple[str, ...]) -> np.ndarra
 
 
 def select_on_val(
-    head: str, candidates: list[Candidate], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray
+    head: str, candidates: list[Candidate], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
+    advance: Any = None,
 ) -> tuple[Any, str, list[dict[str, Any]]]:
-    """Fit every candidate on train, keep the best on val; returns (estimator, label, history rows)."""
+    """Fit every candidate on train, keep the best on val; returns (estimator, label, history rows).
+    ``advance()`` (a progress bar's) is called after each candidate."""
     if not candidates:
         raise DfadError(f"{head} head: no candidate estimator to choose from")
     history: list[dict[str, Any]] = []
@@ -64,6 +67,8 @@ def select_on_val(
         key = (-(primary if primary is not None else -np.inf), loss, order)  # lower is better
         if best is None or key < best[0]:
             best = (key, est, label)
+        if advance is not None:
+            advance()
     assert best is not None
     return best[1], best[2], history
 
@@ -125,13 +130,15 @@ class FeatureHeadsModel(BaseModel):
         self.heads_: dict[str, Any] = {}
         self.chosen_: dict[str, str] = {}
         self.history_: list[dict[str, Any]] = []
+        sweeps = {head: self.candidates(head, ctx) for head in HEADS}
+        bar = ctx.progress(f"{self.card.name}: val sweep", sum(map(len, sweeps.values()))) if ctx.progress else None
         for head in HEADS:
             y_tr, y_va = targets[head]
-            est, label, rows = select_on_val(head, self.candidates(head, ctx), x_tr, y_tr, x_va, y_va)
+            est, label, rows = select_on_val(head, sweeps[head], x_tr, y_tr, x_va, y_va, advance=bar)
             self.heads_[head], self.chosen_[head] = est, label
             self.history_.extend(rows)
             score = next(r["val_primary"] for r in rows if r["candidate"] == label)
-            ctx.log(f"{self.card.name}: {head} head {label} (val {self._metric[head]} {score})")
+            ctx.log(f"{self.card.name}: {head} head {label} (val {self._metric[head]} {sig(score)})")
         return self
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:

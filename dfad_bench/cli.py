@@ -30,6 +30,17 @@ def _global_options(
     from dfad_bench.progress import set_quiet
 
     set_quiet(quiet)
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors (also DFAD_BENCH_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (they are also off when stderr is not a terminal).")] = False,
+) -> None:
+    # --debug is read by main() before parsing (so parse errors honour it too); declared here for --help.
+    from dfad_bench.progress import set_quiet
+
+    set_quiet(quiet)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(audit_app, name="audit")
 
@@ -160,6 +171,9 @@ def split(
     from dfad_bench.validate import check_output_file
 
     check_output_file(output, "--output", (".csv", ".parquet", ".pq"))
+    from dfad_bench.validate import check_output_file
+
+    check_output_file(output, "--output", (".csv", ".parquet", ".pq"))
     proto = get_protocol(protocol)
     _, manifest = resolve_benchmark(benchmark)
     result = split_manifest(manifest, proto, seed)
@@ -220,6 +234,10 @@ def run(
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="With --board: accept uncommitted changes (recorded).")] = False,
 ) -> None:
     """Train and score a model on a protocol; store record.json and predictions.parquet."""
+    if quiet:  # also silences bars drawn outside the run context (feature encoding)
+        from dfad_bench.progress import set_quiet
+
+        set_quiet(True)
     from dfad_bench.harness.runner import RunOptions, parse_overrides, summarize
     from dfad_bench.harness.runner import run as run_model
 
@@ -265,6 +283,10 @@ def leaderboard_cmd(
     """Render leaderboards (one table per protocol) from stored run records; no model code needed."""
     from dfad_bench.tables import leaderboard
 
+    if output is not None:
+        from dfad_bench.validate import check_output_file
+
+        check_output_file(output, "--output")
     if output is not None:
         from dfad_bench.validate import check_output_file
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _quiet = False
+_active: Any = None  # the live rich Progress, shared by nested bars
 
 
 def set_quiet(quiet: bool) -> None:
@@ -70,26 +71,43 @@ def _columns() -> tuple[Any, ...]:
 def progress_group(quiet: bool = False) -> Iterator[Callable[[str, int], Callable[..., None]] | None]:
     """Yield ``start(description, total) -> advance(n=1)`` drawing bars on stderr, or None when
     bars are off (the shape of :attr:`dfad_bench.contract.RunContext.progress`)."""
+    global _active
     if not bars_enabled(quiet):
         yield None
         return
     from rich.console import Console
     from rich.progress import Progress
 
+    if _active is not None:  # nested (encoding inside a run): rich allows one live display, so share it
+        yield _starter(_active)
+        return
     with Progress(*_columns(), console=Console(stderr=True), transient=True) as prog:
+        _active = prog
+        try:
+            yield _starter(prog)
+        finally:
+            _active = None
 
-        def start(description: str, total: int) -> Callable[..., None]:
-            task = prog.add_task(description, total=total)
-            return lambda n=1: prog.advance(task, n)
 
-        yield start
+def _starter(prog: Any) -> Callable[[str, int], Callable[..., None]]:
+    def start(description: str, total: int) -> Callable[..., None]:
+        task = prog.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            prog.advance(task, n)
+            if prog.tasks[[t.id for t in prog.tasks].index(task)].finished:
+                prog.remove_task(task)  # finished bars leave the display (epochs would pile up)
+
+        return advance
+
+    return start
 
 
 @contextmanager
 def progress_bar(description: str, total: int | None, quiet: bool = False) -> Iterator[Callable[..., None]]:
     """One bar; yields ``advance(n=1)`` (a no-op when bars are off)."""
     with progress_group(quiet) as start:
-        if start is None:
+        if start is None or total == 0:
             yield lambda n=1: None
         else:
             yield start(description, total or 0)

@@ -258,19 +258,24 @@ class FeatureCache:
         for pos in np.flatnonzero(~found):
             where.setdefault(keys[pos], []).append(int(pos))
         todo = [positions[0] for positions in where.values()]
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            feats = np.asarray(compute_fn(chunk))
-            if feats.ndim != 2 or feats.shape[0] != len(chunk):
-                raise DfadError(
-                    f"encode_cached: compute_fn returned shape {feats.shape} for {len(chunk)} positions; expected ({len(chunk)}, dim)"
-                )
-            chunk_keys = [keys[p] for p in chunk]
-            self.put_many(chunk_keys, feats)
-            if out.shape[1] == 0:  # the cache was empty: now the dim is known
-                out = np.full((len(keys), feats.shape[1]), np.nan, dtype=self.dtype)
-            for key, row in zip(chunk_keys, feats.astype(self.dtype, copy=False), strict=True):
-                out[where[key]] = row
+        from dfad_bench.progress import progress_bar
+
+        # A bar on stderr when it is a terminal (off with --quiet): cold encoding is the long part.
+        with progress_bar(f"encoding {len(todo)} images", len(todo)) as advance:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                feats = np.asarray(compute_fn(chunk))
+                if feats.ndim != 2 or feats.shape[0] != len(chunk):
+                    raise DfadError(
+                        f"encode_cached: compute_fn returned shape {feats.shape} for {len(chunk)} positions; expected ({len(chunk)}, dim)"
+                    )
+                chunk_keys = [keys[p] for p in chunk]
+                self.put_many(chunk_keys, feats)
+                if out.shape[1] == 0:  # the cache was empty: now the dim is known
+                    out = np.full((len(keys), feats.shape[1]), np.nan, dtype=self.dtype)
+                for key, row in zip(chunk_keys, feats.astype(self.dtype, copy=False), strict=True):
+                    out[where[key]] = row
+                advance(len(chunk))
         return out
 
 

@@ -154,6 +154,19 @@ def _derive_seed(seed: int, *tags: str) -> int:
     return zlib.crc32("/".join([str(seed), *tags]).encode()) & 0x7FFFFFFF
 
 
+class _StageClock(dict):
+    """The build's seconds-per-stage dict; recording a stage also advances the progress bar."""
+
+    def __init__(self, target: dict[str, float], advance: Callable[..., None]) -> None:
+        super().__init__()
+        self._target, self._advance = target, advance
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        self._target[key] = value
+        self._advance()
+
+
 def _say(progress: Progress | None, msg: str) -> None:
     if progress is not None:
         progress(msg)
@@ -451,7 +464,11 @@ def build_mini(
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.build-", dir=root.parent))
         try:
             stages: dict[str, float] = {}
-            rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress, stages)
+            from dfad_bench.progress import progress_bar
+
+            # One bar over the stages (render, then each generator): rate in s/stage and an ETA.
+            with progress_bar("building DFAD-Mini (render + generators)", 1 + len(_generators())) as advance:
+                rows, images = _make_all(cfg, loader or _weights_loader(device), workers, progress, _StageClock(stages, advance))
             gens = _generators()
             weights = _weights_hashes(gens) if loader is None else {}
             _label_free_names(rows, cfg.seed)
