@@ -30,17 +30,6 @@ def _global_options(
     from dfad_bench.progress import set_quiet
 
     set_quiet(quiet)
-
-
-@app.callback()
-def _global_options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors (also DFAD_BENCH_DEBUG=1).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (they are also off when stderr is not a terminal).")] = False,
-) -> None:
-    # --debug is read by main() before parsing (so parse errors honour it too); declared here for --help.
-    from dfad_bench.progress import set_quiet
-
-    set_quiet(quiet)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(audit_app, name="audit")
 
@@ -171,9 +160,6 @@ def split(
     from dfad_bench.validate import check_output_file
 
     check_output_file(output, "--output", (".csv", ".parquet", ".pq"))
-    from dfad_bench.validate import check_output_file
-
-    check_output_file(output, "--output", (".csv", ".parquet", ".pq"))
     proto = get_protocol(protocol)
     _, manifest = resolve_benchmark(benchmark)
     result = split_manifest(manifest, proto, seed)
@@ -283,10 +269,6 @@ def leaderboard_cmd(
     """Render leaderboards (one table per protocol) from stored run records; no model code needed."""
     from dfad_bench.tables import leaderboard
 
-    if output is not None:
-        from dfad_bench.validate import check_output_file
-
-        check_output_file(output, "--output")
     if output is not None:
         from dfad_bench.validate import check_output_file
 

@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +29,11 @@ import pandas as pd
 import yaml
 from filelock import FileLock, Timeout
 
-from dfad_bench.atomic import write_json_atomic, write_with_atomic
+from dfad_bench.atomic import sweep_stale_tmp, write_json_atomic, write_with_atomic
 from dfad_bench.benchmarks import resolve_benchmark
 from dfad_bench.contract import DataView, ModelCard, RunContext, training_summary
 from dfad_bench.errors import DfadError, check_seed
+from dfad_bench.faults import fault_point
 from dfad_bench.harness.images import BadInput, make_loader_factory, prescan_images
 from dfad_bench.harness.preflight import preflight
 from dfad_bench.harness.record import git_state, hardware_info, package_versions, plugin_distribution
@@ -183,8 +185,6 @@ def plan_run(opts: RunOptions) -> RunPlan:
     if bad:
         if len(table) == 0:
             raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
-        if len(table) == 0:
-            raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
         log(f"{len(bad)} bad image(s) left out, e.g. {bad[0].path}: {bad[0].reason}")
     # Same manifest (hash, taxonomy) minus bad images, with content hashes for the byte-level guard.
     clean = Manifest(table=table, source=manifest.source, root=manifest.root, hash=manifest.hash, taxonomy=manifest.taxonomy)
@@ -220,27 +220,63 @@ def check_board_tree(opts: RunOptions) -> dict[str, Any]:
 
 
 # -- phase 2: claim the run folder --------------------------------------------------------------
+def _lock_run_dir(plan: RunPlan) -> FileLock:
+    """Take the run folder's lock without waiting; "in progress" if another process holds it.
+
+    A successful run deletes its lock file (below) while holding it. A process that opened the old
+    file just before then holds a lock on a file no longer at the path, which locks nothing out:
+    so after acquiring, the locked file must still be the one at the path, else retry.
+    """
+    path = plan.run_dir / ".lock"
+    for _ in range(5):
+        fds: list[int] = []
+        lock = FileLock(str(path), on_acquired=fds.append)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise DfadError(
+                f"run {plan.run_id} ({plan.opts.model} on {plan.protocol.ref}, seed {plan.opts.seed}) is already in progress in another process ({plan.run_dir})"
+            ) from None
+        try:
+            same = not fds or os.fstat(fds[-1]).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return lock
+        lock.release()
+    raise DfadError(f"{path}: could not take the run lock (its file keeps being replaced by other processes)")
+
+
 @contextmanager
 def claim_run_dir(plan: RunPlan) -> Iterator[Path]:
-    """Create and lock the run folder; the work folder holds checkpoints a rerun resumes from."""
+    """Create and lock the run folder; the work folder holds checkpoints a rerun resumes from.
+
+    Under the lock, temporary files that killed atomic writes left in the run and work folders are
+    swept. After a successful run the work folder and the lock file are removed; after a failed or
+    killed run the work folder stays, so the rerun resumes from its checkpoint.
+    """
+    import shutil
+
     run_dir, work_dir = plan.run_dir, plan.work_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(run_dir / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise DfadError(
-            f"run {plan.run_id} ({plan.opts.model} on {plan.protocol.ref}, seed {plan.opts.seed}) is already in progress in another process ({run_dir})"
-        ) from None
+    lock = _lock_run_dir(plan)
     try:
         if plan.opts.fresh and work_dir.exists():
-            import shutil
-
             shutil.rmtree(work_dir)
+        swept = sweep_stale_tmp(run_dir, recursive=True) + sweep_stale_tmp(work_dir, recursive=True)
+        if swept:
+            plan.log(f"removed {len(swept)} temporary file(s) left by an interrupted run, e.g. {swept[0]}")
         work_dir.mkdir(parents=True, exist_ok=True)
         yield run_dir
+        fault_point("run:written")  # record written, folders not yet tidied: the rerun redoes the run
+        shutil.rmtree(work_dir, ignore_errors=True)
+        with suppress(OSError):  # only if no other run's work folder is left
+            work_dir.parent.rmdir()
     finally:
+        (run_dir / ".lock").unlink(missing_ok=True)  # while still holding it: see _lock_run_dir
         lock.release()
+        with suppress(OSError):  # a run that failed before writing anything leaves no empty folder
+            run_dir.rmdir()
 
 
 # -- phase 3: execute the model -----------------------------------------------------------------
@@ -395,21 +431,6 @@ def write_run(run_dir: Path, record: RunRecord, frame: pd.DataFrame) -> None:
     predictions beside it."""
     write_with_atomic(run_dir / PREDICTIONS_FILE, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
     write_json_atomic(run_dir / RECORD_FILE, record.to_dict())
-
-
-def run_model_code(model: str, run_dir: Path, call: Callable[[], Any]) -> Any:
-    """``call()`` with model exceptions turned into one line: a DfadError (a contract violation,
-    already one line) and KeyboardInterrupt pass through; anything else raised by model code
-    becomes :class:`~dfad_bench.errors.ModelFailure` "model M failed in fit: <type>: <message>
-    (full traceback in <run folder>/error.log)". ``--debug`` shows the chained traceback."""
-    from dfad_bench.errors import model_failure
-
-    try:
-        return call()
-    except DfadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any model error becomes one line + error.log
-        raise model_failure(model, exc, run_dir) from exc
 
 
 def run_model_code(model: str, run_dir: Path, call: Callable[[], Any]) -> Any:
