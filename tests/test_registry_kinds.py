@@ -3,6 +3,9 @@ preflight checks exactly those; the training summary is the model's to give."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,17 @@ def test_dfad_mini_plugs_in_through_the_entry_points_an_outside_package_uses():
     for registry, name in ((BENCHMARKS, "mini"), (BACKBONES, "clip-mini"), (GAZE_ENCODERS, "gaze-mini")):
         assert registry.source(name).startswith("entry point of dfad-bench"), (name, registry.source(name))
     assert BACKBONES.get("clip-mini").weights.name == "clip-mini.safetensors"
+
+
+def test_one_weights_folder_for_all_of_dfad_minis_weights(tmp_path):
+    code = (
+        "from dfad_bench.backbones import BACKBONES; from dfad_bench.perception.gaze.mini import default_weights_path; "
+        "from dfad_bench.mini.generators import weights_path; "
+        "print(BACKBONES.get('clip-mini').weights.parent, default_weights_path().parent, weights_path('mini-dcgan').parent)"
+    )
+    env = {**os.environ, "DFAD_BENCH_MINI_WEIGHTS": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out == [str(tmp_path)] * 3
 
 
 def test_a_registered_benchmark_resolves_by_name_and_is_listed(toy_csv, register_temporarily):
