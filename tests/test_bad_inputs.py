@@ -626,3 +626,21 @@ def test_install_script_hides_the_expected_mediapipe_resolver_block_but_not_real
     assert "ERROR: No matching distribution found for foo" in lines
     assert not [line for line in lines if "dependency resolver" in line or "requires jax" in line or "WARNING: Location" in line]
     assert sum(line.startswith("note: mediapipe is installed without") for line in lines) == 1
+
+
+def test_the_loader_decodes_every_mode_like_the_pre_scan(tmp_path):
+    """The data loader (and the sealed stage, which saves what it decodes) converts modes as the
+    pre-scan does, so a model sees the pixels the pre-scan checked."""
+    from dfad_bench.harness.images import _decode_source, decode_rgb
+
+    images = {
+        "grey16.png": Image.fromarray(np.arange(256, dtype=np.uint16).reshape(16, 16) * 257),
+        "rgba.png": Image.fromarray(np.dstack([RGB, np.full((16, 16), 64, np.uint8)]), mode="RGBA"),
+        "cmyk.tif": Image.fromarray(RGB).convert("CMYK"),
+        "rgb.png": Image.fromarray(RGB),
+    }
+    for name, img in images.items():
+        path = tmp_path / name
+        img.save(path)
+        assert (_decode_source(str(path), None) == decode_rgb(path.read_bytes())).all(), name
+    assert (_decode_source(str(tmp_path / "rgb.png"), (8, 8)) == decode_rgb((tmp_path / "rgb.png").read_bytes(), 8)).all()

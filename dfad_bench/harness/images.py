@@ -179,11 +179,13 @@ def _decode_source(source: str, target: tuple[int, int] | None) -> np.ndarray:
         if target is not None and (arr.shape[1], arr.shape[0]) != target:
             arr = np.asarray(Image.fromarray(arr).resize(target, Image.Resampling.BICUBIC), dtype=np.uint8)
         return arr
-    with Image.open(source) as img:
-        img = img.convert("RGB")
-        if target is not None and img.size != target:
-            img = img.resize(target, Image.Resampling.BICUBIC)
-        return np.asarray(img, dtype=np.uint8)
+    # The pre-scan's conversion (any mode -> RGB by what it means, bomb guard), so the model sees
+    # what the pre-scan checked: PIL's bare convert("RGB") turns 16-bit images white.
+    with open_image(source) as img:
+        arr = to_rgb_array(img)
+    if target is not None and (arr.shape[1], arr.shape[0]) != target:
+        arr = np.asarray(Image.fromarray(arr).resize(target, Image.Resampling.BICUBIC), dtype=np.uint8)
+    return arr
 
 
 def _source_size(source: str) -> tuple[int, int]:
