@@ -95,3 +95,17 @@ def test_committed_board_rescores() -> None:
         pytest.skip("leaderboards/records holds no record with predictions yet (the board is re-run with schema 2)")
     report = rescore(root)
     assert report.ok, "\n".join([*report.problems, *map(str, report.differences)][:20])
+
+
+def test_sealed_submission_record_rescores(tmp_path: Path) -> None:
+    """submit's path (plug-in in the sealed child) stores labelled predictions too, and its
+    isolation; the board marks it only when it ran unsealed."""
+    from dfad_bench.harness.submit import run_sealed
+
+    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=16)
+    write_toy_images(table, tmp_path / "bench", size=24)
+    table.to_parquet(tmp_path / "bench" / "manifest.parquet", index=False)
+    rec, _ = run_sealed(RunOptions(model="ref-stats", protocol="unseen-flow", benchmark=str(tmp_path / "bench" / "manifest.parquet"),
+                                   results_dir=tmp_path / "results", quiet=True, n_bootstrap=10))
+    assert rec.isolation != "in-process (trusted run)"
+    assert rescore(tmp_path / "results").ok

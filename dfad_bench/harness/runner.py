@@ -429,6 +429,9 @@ def build_record(plan: RunPlan, outcome: ModelOutcome, labelled: pd.DataFrame | 
 def write_run(run_dir: Path, record: RunRecord, frame: pd.DataFrame) -> None:
     """Predictions (labelled, zstd-compressed) first, record last: a record.json always has its
     predictions beside it."""
+    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
+    if missing:  # a caller passed the raw model frame: the record's labels_hash would not match
+        raise DfadError(f"write_run: predictions lack ground-truth column {missing[0]!r}; pass label_predictions(plan, outcome)")
     write_with_atomic(run_dir / PREDICTIONS_FILE, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
     write_json_atomic(run_dir / RECORD_FILE, record.to_dict())
 

@@ -50,13 +50,21 @@ def resolve_submission(target: str) -> str:
 
 def run_sealed(opts: Any, salt: bytes | None = None) -> tuple[Any, Path]:
     """``run`` with the plug-in in the sealed child (plan, claim, execute sealed, record, write)."""
-    from dfad_bench.harness.runner import build_record, claim_run_dir, execute_model, plan_run, write_run
+    from dfad_bench.harness.runner import (
+        build_record,
+        claim_run_dir,
+        execute_model,
+        label_predictions,
+        plan_run,
+        write_run,
+    )
 
     plan = plan_run(opts)
     with claim_run_dir(plan) as run_dir:
         outcome = execute_model(plan, sealed=True, salt=salt)
-        record = build_record(plan, outcome)
-        write_run(run_dir, record, outcome.frame)
+        labelled = label_predictions(plan, outcome)  # stored with the ground truth: rescoreable
+        record = build_record(plan, outcome, labelled)
+        write_run(run_dir, record, labelled)
         return record, run_dir
 
 
