@@ -59,10 +59,18 @@ def model_failure(model: str, exc: BaseException, log_dir: str | os.PathLike | N
     ``run`` and by ``submit``'s contract check, so both report a failing model the same way.
     """
     import traceback
-    from pathlib import Path
 
     phase = phase or model_phase(exc)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return model_failure_from(model, phase, type(exc).__name__, str(exc), text, log_dir)
+
+
+def model_failure_from(model: str, phase: str, exc_type: str, message: str, traceback_text: str,
+                       log_dir: str | os.PathLike | None) -> ModelFailure:
+    """:func:`model_failure` from an exception's parts (a sealed child sends them as JSON)."""
+    from pathlib import Path
+
+    text = traceback_text
     log_path: str | None = None
     if log_dir is not None:
         from dfad_bench.atomic import write_bytes_atomic
@@ -74,11 +82,11 @@ def model_failure(model: str, exc: BaseException, log_dir: str | os.PathLike | N
             log_path = str(path)
         except OSError:
             log_path = None  # a full or read-only disk must not hide the model's own error
-    detail = " ".join(str(exc).split()) or "(no message)"
+    detail = " ".join(str(message).split()) or "(no message)"
     if len(detail) > 300:
         detail = detail[:297] + "..."
     where = f"full traceback in {log_path}" if log_path else "rerun with --debug for the traceback"
-    return ModelFailure(f"model {model} failed in {phase}: {type(exc).__name__}: {detail} ({where})", model, phase, log_path)
+    return ModelFailure(f"model {model} failed in {phase}: {exc_type}: {detail} ({where})", model, phase, log_path)
 
 
 def check_seed(seed: object, where: str) -> int:

@@ -644,3 +644,29 @@ def test_the_loader_decodes_every_mode_like_the_pre_scan(tmp_path):
         img.save(path)
         assert (_decode_source(str(path), None) == decode_rgb(path.read_bytes())).all(), name
     assert (_decode_source(str(tmp_path / "rgb.png"), (8, 8)) == decode_rgb((tmp_path / "rgb.png").read_bytes(), 8)).all()
+
+
+ALWAYS_BOOM = BOOM.replace('name="boom", factory="boom_model:Boom"', 'name="boom-always", factory="boom_always:Boom"').replace(
+    'if os.environ.get("BOOM_PHASE") == "fit":', "if True:")
+
+
+def test_submit_contract_check_records_a_model_exception(tmp_path, monkeypatch):
+    """Under submit the model runs in a sealed child; an exception in its fit is recorded in the
+    contract check as the same one line (was: a crash before contract_check.json was written)."""
+    from dfad_bench.harness.submit import check_contract
+    from dfad_bench.registry import MODELS
+
+    (tmp_path / "boom_always.py").write_text(ALWAYS_BOOM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("boom_always", None)
+    import boom_always
+
+    MODELS.register(boom_always.CARD)
+    try:
+        report = check_contract("boom-always")
+    finally:
+        MODELS.unregister("boom-always")
+    assert not report.ok
+    failed = [c for c in report.checks if not c["ok"]]
+    assert len(failed) == 1
+    assert "model boom-always failed in fit: RuntimeError: kaboom in fit second line (full traceback in " in failed[0]["detail"]

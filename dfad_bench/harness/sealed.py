@@ -272,7 +272,13 @@ def run_sealed(plan: Any, views: dict[str, DataView], full: RunContext, known: R
             sys.stderr.write(proc.stderr)
         out = stage / "out"
         if (out / "error.json").is_file():
-            raise DfadError(f"model {model} (sealed child): {json.loads((out / 'error.json').read_text())['error']}")
+            error = json.loads((out / "error.json").read_text())
+            if "model_exception" in error:  # model code raised in the child: one line, traceback in error.log
+                from dfad_bench.errors import model_failure_from
+
+                e = error["model_exception"]
+                raise model_failure_from(model, e["phase"], e["type"], e["message"], e["traceback"], plan.run_dir)
+            raise DfadError(f"model {model} (sealed child): {error['error']}")
         if proc.returncode != 0 or not (out / "result.json").is_file():
             tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
             raise DfadError(f"model {model}: the sealed child process failed ({tail})")

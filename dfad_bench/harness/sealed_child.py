@@ -94,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     except DfadError as exc:
         write_json_atomic(out / "error.json", {"error": str(exc)})
         return 1
+    except Exception as exc:  # noqa: BLE001 - model code raised: the parent reports one line + error.log
+        import traceback
+
+        from dfad_bench.errors import model_phase
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        write_json_atomic(out / "error.json", {"error": f"{type(exc).__name__}: {exc}", "model_exception": {
+            "phase": model_phase(exc), "type": type(exc).__name__, "message": str(exc), "traceback": text}})
+        return 1
     return 0
 
 
