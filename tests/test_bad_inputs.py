@@ -510,8 +510,13 @@ def test_allow_missing_runs_without_absent_names_and_the_split_lists_them(bench,
     result = split_manifest(manifest, proto, 0)
     assert result.missing == ("unseen.families: vae",)
     assert set(result.unseen_generators) == {"toy-flow-a", "toy-flow-b"}
-    strict = load_protocol_file(write_protocol(tmp_path, PROTOCOL_OK))
+    strict = load_protocol_file(write_protocol(tmp_path, PROTOCOL_OK, "strict.yaml"))
     assert split_manifest(manifest, strict, 0).missing == ()
+    from dfad_bench.harness.runner import RunOptions, run
+
+    rec, _ = run(RunOptions(model="ref-stats", protocol=str(path), benchmark=str(bench[0]), results_dir=tmp_path / "r", quiet=True,
+                            n_bootstrap=0))
+    assert rec.to_dict()["scoring"]["missing_from_benchmark"] == ["unseen.families: vae"]
 
 
 def test_spectrum_feature_cache_key_includes_the_image_size(tmp_path, monkeypatch):

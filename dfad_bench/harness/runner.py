@@ -412,6 +412,8 @@ def build_record(plan: RunPlan, outcome: ModelOutcome, labelled: pd.DataFrame | 
         scoring={
             "metric_groups": list(groups), "selection": plan.protocol.selection, "n_bootstrap": opts.n_bootstrap,
             "bootstrap_seed": plan.split.seed, "fixed_threshold": 0.5,
+            # what the protocol names but this benchmark lacks (only with allow_missing: true)
+            **({"missing_from_benchmark": list(plan.split.missing)} if plan.split.missing else {}),
         },
         predictions={
             "file": PREDICTIONS_FILE, "rows": len(labelled), "label_columns": list(LABEL_COLUMNS),
