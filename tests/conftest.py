@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -58,3 +60,49 @@ def make_toy_bench(tmp_path_factory):
         return built[key]
 
     return make
+
+
+@pytest.fixture
+def interrupted_after_checkpoint():
+    """``with interrupted_after_checkpoint(n=1): run(...)``: the run stops with KeyboardInterrupt right
+    after its n-th training checkpoint is written, and the block expects exactly that (an in-process
+    stand-in for a kill; tests/test_kill_resume.py does real SIGKILLs)."""
+    from contextlib import contextmanager
+
+    from dfad_bench.harness import training
+
+    @contextmanager
+    def interrupted(n: int = 1):
+        original = training.save_checkpoint
+        calls = {"n": 0}
+
+        def save_then_stop(*args, **kwargs):
+            original(*args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt("simulated kill after a checkpoint")
+
+        training.save_checkpoint = save_then_stop
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            training.save_checkpoint = original
+
+    return interrupted
+
+
+@pytest.fixture(scope="session")
+def install_example(tmp_path_factory):
+    """``install_example("dfad-bench-example-model")``: pip-installs ``examples/<name>`` into a
+    temporary folder (the venv stays untouched) and returns an environment for subprocesses that
+    see it, as an outside package installed next to dfad-bench."""
+
+    def install(name: str) -> dict[str, str]:
+        target = tmp_path_factory.mktemp("site")
+        source = Path(__file__).resolve().parents[1] / "examples" / name
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
+                        str(source)], check=True, capture_output=True)
+        return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+
+    return install

@@ -322,23 +322,11 @@ def test_same_seed_gives_identical_predictions(toy_bench, tiny_backbone, default
     assert np.array_equal(np.stack(again["embedding"]), np.stack(base["embedding"]))
 
 
-def test_resume_from_checkpoint_matches_uninterrupted(toy_bench, tiny_backbone, default_run, tmp_path, monkeypatch) -> None:
-    from dfad_bench.harness import training
-
-    original = training.save_checkpoint
-    calls = {"n": 0}
-
-    def crash_after_first_epoch(*a, **k):
-        original(*a, **k)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(training, "save_checkpoint", crash_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
+def test_resume_from_checkpoint_matches_uninterrupted(toy_bench, tiny_backbone, default_run, tmp_path,
+                                                      interrupted_after_checkpoint) -> None:
+    with interrupted_after_checkpoint():
         _run(toy_bench, tiny_backbone, tmp_path)
     assert not list(tmp_path.glob("unseen-flow/**/record.json"))
-    monkeypatch.setattr(training, "save_checkpoint", original)
     resumed, _ = _run(toy_bench, tiny_backbone, tmp_path)
     assert [h["epoch"] for h in resumed.training["history_"]] == [1, 2]
     full = default_run[0]  # the same configuration, never interrupted

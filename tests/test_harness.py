@@ -40,27 +40,14 @@ def test_ref_stats_run_writes_a_complete_record_and_is_deterministic(toy_bench, 
     assert rec2.metrics == rec.metrics
 
 
-def test_ref_cnn_resumes_after_interruption(toy_bench, tmp_path, monkeypatch):
-    from dfad_bench.harness import training
-
+def test_ref_cnn_resumes_after_interruption(toy_bench, tmp_path, interrupted_after_checkpoint):
     opts = RunOptions(model="ref-cnn", protocol="unseen-gan", benchmark=str(toy_bench), results_dir=tmp_path, quiet=True,
                       overrides={"epochs": 3, "patience": 5, "batch_size": 32}, n_bootstrap=10)
     full, _ = run(RunOptions(**{**opts.__dict__, "results_dir": tmp_path / "uninterrupted"}))
 
-    original = training.save_checkpoint
-    calls = {"n": 0}
-
-    def crash_after_first_epoch(*a, **k):
-        original(*a, **k)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(training, "save_checkpoint", crash_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_checkpoint():
         run(opts)
     assert not list(tmp_path.glob("unseen-gan/**/record.json"))
-    monkeypatch.setattr(training, "save_checkpoint", original)
     resumed, run_dir = run(opts)
     assert (run_dir / "record.json").exists()
     assert len(resumed.training["history_"]) == 3

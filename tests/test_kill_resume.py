@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from dfad_bench.testing import toy_manifest, write_toy_images
-
 DFAD = str(Path(sys.executable).with_name("dfad-bench"))
 ARGS = ["run", "--model", "ref-cnn", "--protocol", "unseen-gan", "--n-bootstrap", "0", "--device", "cpu",
         "--set", "epochs=3", "--set", "patience=3", "--set", "batch_size=8", "--set", "width=4"]
@@ -69,12 +67,8 @@ def _checkpoint_epoch(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("killbench")
-    table = toy_manifest(n_identities=12, images_per_identity=2, fakes_per_generator=6)
-    write_toy_images(table, root, size=16)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=12, fakes_per_generator=6, size=16)
 
 
 @pytest.mark.slow

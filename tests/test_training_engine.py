@@ -179,25 +179,22 @@ def test_claim_run_dir_tidies_after_success_and_keeps_the_work_folder_after_fail
 
 # ----------------------------------------------------------------------------- CoOp and CPL resume
 @pytest.fixture(scope="module")
-def clip_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from dfad_bench.testing import tiny_clip_backbone, toy_manifest, write_toy_images
+def clip_setup(tmp_path_factory: pytest.TempPathFactory, make_toy_bench) -> tuple[Path, str]:
+    from dfad_bench.testing import tiny_clip_backbone
 
-    root = tmp_path_factory.mktemp("engine_bench")
-    table = toy_manifest(n_identities=12, images_per_identity=2, fakes_per_generator=8)
-    write_toy_images(table, root, size=16)
-    table.to_parquet(root / "manifest.parquet", index=False)
+    bench = make_toy_bench(n_identities=12, fakes_per_generator=8, size=16)
     cfg = {
         "embed_dim": 16,
         "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
     }
-    return root / "manifest.parquet", tiny_clip_backbone(tmp_path_factory.mktemp("engine_clip"), name="engine-test-clip", config=cfg)
+    return bench, tiny_clip_backbone(tmp_path_factory.mktemp("engine_clip"), name="engine-test-clip", config=cfg)
 
 
 @pytest.mark.parametrize(("model", "extra"), [("coop", {"n_ctx": 2, "epochs": 3, "patience": 3}),
                                               ("cpl", {"epochs": 3, "patience": 3, "hidden_dim": 16, "proj_dim": 8})])
 def test_coop_and_cpl_resume_to_the_uninterrupted_metrics(model: str, extra: dict, clip_setup, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          interrupted_after_checkpoint) -> None:
     from dfad_bench.harness.runner import RunOptions, run
 
     bench, backbone = clip_setup
@@ -208,20 +205,9 @@ def test_coop_and_cpl_resume_to_the_uninterrupted_metrics(model: str, extra: dic
                           device="cpu", overrides={"backbone": backbone, **extra})
 
     full, _ = run(opts(tmp_path / "full"))
-    original = training.save_checkpoint
-    calls = {"n": 0}
-
-    def crash_after_first(*a, **k):
-        original(*a, **k)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt("simulated kill")  # passes through the harness's model-error wrapper
-
-    monkeypatch.setattr(training, "save_checkpoint", crash_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_checkpoint():
         run(opts(tmp_path / "cut"))
     assert list((tmp_path / "cut" / ".work").glob(f"*/{CHECKPOINT_NAME}"))
-    monkeypatch.setattr(training, "save_checkpoint", original)
     resumed, _ = run(opts(tmp_path / "cut"))
     epochs = [r["epoch"] for r in resumed.training["history_"] if "epoch" in r]
     assert epochs == [1, 2, 3]
