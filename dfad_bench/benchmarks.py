@@ -14,7 +14,7 @@ from typing import Any
 
 from dfad_bench.errors import DfadError
 from dfad_bench.manifest import Manifest, load_manifest
-from dfad_bench.registry import BENCHMARK_ENTRY_POINT_GROUP, Registry, _import_ref, is_target
+from dfad_bench.registry import BENCHMARK_ENTRY_POINT_GROUP, Registry, _import_ref, instance_check, is_target
 
 DEFAULT_BENCHMARK = "mini"
 
@@ -58,15 +58,7 @@ class BenchmarkSpec:
         return dict(self._call("describe")) if self.describe is not None else {}
 
 
-def _check_spec(name: str, obj: object) -> BenchmarkSpec:
-    if not isinstance(obj, BenchmarkSpec):
-        raise TypeError(f"target must be a dfad_bench.benchmarks.BenchmarkSpec, got {type(obj).__name__}")
-    if obj.name != name:
-        raise ValueError(f"registered name differs from its spec name {obj.name!r}")
-    return obj
-
-
-BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark", BENCHMARK_ENTRY_POINT_GROUP, check=_check_spec)
+BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark", BENCHMARK_ENTRY_POINT_GROUP, check=instance_check(BenchmarkSpec))
 
 
 def register_benchmark(spec: BenchmarkSpec, source: str = "register_benchmark()") -> None:

@@ -72,6 +72,19 @@ def is_target(value: object) -> bool:
     return isinstance(value, str) and value.count(":") == 1 and " " not in value and all(value.split(":"))
 
 
+def instance_check(cls: type[T], key: str = "name") -> Callable[[str, Any], T]:
+    """A ``check`` for a registry of ``cls`` objects, each registered under its own ``key``."""
+
+    def check(name: str, obj: Any) -> T:
+        if not isinstance(obj, cls):
+            raise TypeError(f"target must be a {cls.__module__}.{cls.__qualname__}, got {type(obj).__name__}")
+        if getattr(obj, key) != name:
+            raise ValueError(f"registered name differs from its {key} {getattr(obj, key)!r}")
+        return obj
+
+    return check
+
+
 @dataclass
 class _Entry:
     name: str
@@ -232,12 +245,7 @@ class Registry(Generic[T]):
 def _check_card(name: str, obj: Any) -> ModelCard:
     from dfad_bench.contract import ModelCard
 
-    card = getattr(obj, "card", obj)
-    if not isinstance(card, ModelCard):
-        raise DfadError(f"target is not a ModelCard or a class with .card (got {type(card).__name__})")
-    if card.name != name:
-        raise DfadError(f"registered name differs from its card name {card.name!r}")
-    return card
+    return instance_check(ModelCard)(name, getattr(obj, "card", obj))  # a card, or a class with .card
 
 
 class ModelRegistry(Registry["ModelCard"]):

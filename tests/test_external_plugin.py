@@ -1,42 +1,30 @@
 """An outside package, installed with pip and exposing only an entry point, is listed and runs."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from dfad_bench.testing import toy_manifest, write_toy_images
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dfad-bench-example-model"
-
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
-                   check=True, capture_output=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
-    return env
+def installed(install_example):
+    return install_example("dfad-bench-example-model")
 
 
 def cli(args, env):
     return subprocess.run([sys.executable, "-m", "dfad_bench.cli", *args], capture_output=True, text=True, env=env)
 
 
-def test_outside_model_is_listed_and_runs(installed, tmp_path):
+def test_outside_model_is_listed_and_runs(installed, tmp_path, make_toy_bench):
     out = cli(["list", "models", "--json"], installed)
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["example-colour"]["status"] == "ok"
     assert "dfad-bench-example-model" in rows["example-colour"]["source"]
 
-    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=16)
-    write_toy_images(table, tmp_path / "bench", size=24)
-    table.to_parquet(tmp_path / "bench" / "manifest.parquet", index=False)
-    res = cli(["run", "--model", "example-colour", "--protocol", "unseen-flow", "--benchmark", str(tmp_path / "bench" / "manifest.parquet"),
+    bench = str(make_toy_bench(n_identities=30, images_per_identity=2, fakes_per_generator=16, size=24))
+    res = cli(["run", "--model", "example-colour", "--protocol", "unseen-flow", "--benchmark", bench,
                "--results", str(tmp_path / "results"), "--quiet", "--n-bootstrap", "10"], installed)
     assert res.returncode == 0, res.stderr
     records = list((tmp_path / "results").rglob("record.json"))
@@ -48,7 +36,7 @@ def test_outside_model_is_listed_and_runs(installed, tmp_path):
     assert board.returncode == 0, board.stderr
     assert "example-colour" in board.stdout
 
-    sub = cli(["submit", "example-colour", "--benchmark", str(tmp_path / "bench" / "manifest.parquet"), "--output", str(tmp_path / "bundle"),
+    sub = cli(["submit", "example-colour", "--benchmark", bench, "--output", str(tmp_path / "bundle"),
                "--protocol", "unseen-flow", "--protocol", "closed"], installed)
     assert sub.returncode == 0, sub.stderr
     check = json.loads((tmp_path / "bundle" / "contract_check.json").read_text())

@@ -108,7 +108,7 @@ def test_model_api_on_top_of_the_registry(monkeypatch):
 def test_model_entry_point_with_a_wrong_card_name_is_broken(monkeypatch):
     r = reg.ModelRegistry(group="test.models")
     _fake_entry_points(monkeypatch, [EntryPoint("other-name", f"{__name__}:_CARD", "test.models")])
-    with pytest.raises(DfadError, match="differs from its card name 'reg-card'"):
+    with pytest.raises(DfadError, match="differs from its name 'reg-card'"):
         r.card("other-name")
     assert r.describe()[0]["status"].startswith("broken:")
 

@@ -2,23 +2,16 @@
 a backbone and a gaze encoder, and a run uses all three by name."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dfad-bench-example-plugins"
-
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
-                   check=True, capture_output=True)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]),
-            "DFAD_BENCH_CACHE": str(tmp_path_factory.mktemp("cache")), "OMP_NUM_THREADS": "1"}
+def env(install_example, tmp_path_factory):
+    return {**install_example("dfad-bench-example-plugins"), "DFAD_BENCH_CACHE": str(tmp_path_factory.mktemp("cache")),
+            "OMP_NUM_THREADS": "1"}
 
 
 def cli(args, env):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from dfad_bench.errors import DfadError
-from dfad_bench.registry import BACKBONE_ENTRY_POINT_GROUP, Registry, did_you_mean
+from dfad_bench.registry import BACKBONE_ENTRY_POINT_GROUP, Registry, did_you_mean, instance_check
 
 SourceKind = Literal["hub", "local", "project"]
 
@@ -37,10 +37,7 @@ class ProjectBackbone:
 
 
 def _check_backbone(name: str, obj: object) -> ProjectBackbone:
-    if not isinstance(obj, ProjectBackbone):
-        raise TypeError(f"target must be a dfad_bench.backbones.ProjectBackbone, got {type(obj).__name__}")
-    if obj.arch != name:
-        raise ValueError(f"registered name differs from its arch {obj.arch!r}")
+    obj = instance_check(ProjectBackbone, key="arch")(name, obj)
     if Path(obj.config).name != f"{name}.json":
         # open_clip names a model after its config file's stem
         raise ValueError(f"config must be a file named {name}.json, got {obj.config}")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dfad_bench.errors import DfadError
-from dfad_bench.registry import METRIC_ENTRY_POINT_GROUP, Registry
+from dfad_bench.registry import METRIC_ENTRY_POINT_GROUP, Registry, instance_check
 
 ENTRY_POINT_GROUP = METRIC_ENTRY_POINT_GROUP
 
@@ -117,17 +117,9 @@ class MetricSpec:
         return True, None if value is None else float(value)
 
 
-def _check_spec(name: str, obj: Any) -> MetricSpec:
-    if not isinstance(obj, MetricSpec):
-        raise TypeError(f"expected a MetricSpec, got {type(obj).__name__}")
-    if obj.id != name:
-        raise ValueError(f"registered as {name!r} but the spec's id is {obj.id!r}")
-    return obj
-
-
 #: The metric table: one strict registry (duplicate names raise, lazy ``module:attr`` targets,
 #: entry-point group ``dfad_bench.metrics``, did-you-mean for unknown names).
-METRICS: Registry[MetricSpec] = Registry("metric", METRIC_ENTRY_POINT_GROUP, check=_check_spec)
+METRICS: Registry[MetricSpec] = Registry("metric", METRIC_ENTRY_POINT_GROUP, check=instance_check(MetricSpec, key="id"))
 #: Display order of the built-in metrics; plug-in metrics follow, by name.
 _ORDER: list[str] = []
 
