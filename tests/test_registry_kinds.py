@@ -34,6 +34,27 @@ def test_dfad_mini_plugs_in_through_the_entry_points_an_outside_package_uses():
     assert BACKBONES.get("clip-mini").weights.name == "clip-mini.safetensors"
 
 
+def test_a_duplicate_gaze_encoder_entry_point_breaks_only_that_name(monkeypatch):
+    # Regression: the old gaze registry raised while reading its entry points, after marking them
+    # read: the first lookup failed and every later one silently lacked the remaining encoders.
+    from importlib.metadata import EntryPoint
+
+    import dfad_bench.registry as registry
+
+    target = "dfad_bench.perception.gaze.mini:GazeMiniEncoder"
+    points = [EntryPoint("gaze-mini", target, GAZE_ENCODERS.group), EntryPoint("gaze-mini", target, GAZE_ENCODERS.group),
+              EntryPoint("zz-later", target, GAZE_ENCODERS.group)]
+    monkeypatch.setattr(registry, "entry_points", lambda group: [p for p in points if p.group == group])
+    monkeypatch.setattr(GAZE_ENCODERS, "_entries", {k: v for k, v in GAZE_ENCODERS._entries.items() if v.source == "built-in"})
+    monkeypatch.setattr(GAZE_ENCODERS, "_duplicates", {})
+    monkeypatch.setattr(GAZE_ENCODERS, "_entry_points_loaded", False)
+    for _ in range(2):
+        with pytest.raises(DfadError, match="gaze encoder 'gaze-mini' is registered twice"):
+            GAZE_ENCODERS.get("gaze-mini")
+        assert {"eth-xgaze", "landmark", "zz-later"} <= set(GAZE_ENCODERS.names())
+        assert callable(GAZE_ENCODERS.get("zz-later"))
+
+
 def test_one_weights_folder_for_all_of_dfad_minis_weights(tmp_path):
     code = (
         "from dfad_bench.backbones import BACKBONES; from dfad_bench.perception.gaze.mini import default_weights_path; "
