@@ -40,7 +40,7 @@ COMPLETE = "complete"
 #: Isolation of a run whose plug-in ran in the harness process (``run``: trusted code).
 TRUSTED_ISOLATION = "in-process (trusted run)"
 #: Isolation values that do not get the board's "unsealed" marker.
-SEALED_OR_TRUSTED = ("sealed",)
+SEALED_OR_TRUSTED = ("sealed", "sealed (bubblewrap)")  # the second is what submit records (harness/sealed.py: SEALED)
 #: Ground-truth columns the harness writes beside the model outputs, so a record rescores alone.
 LABEL_COLUMNS: tuple[str, ...] = ("role", "generator", "family", "forgery_type", "is_fake", "generator_seen", "family_seen")
 ALL_METRIC_GROUPS: tuple[str, ...] = ("detection", "attribution", "open_set", "clustering", "bootstrap")

@@ -139,10 +139,15 @@ def test_runs_unseen_flow_honours_contract_and_is_deterministic(
     assert m["clustering"]["generator"] is not None  # embedding -> unseen-class clustering metrics
     assert "val" in rec.selection_rule and rec.model_config["backbone"] == backbone_name
 
-    # Same seed again, straight through fit/predict (no scoring): identical test predictions.
-    ctx, views = toy_views
+    # Same seed again, straight through fit/predict (no scoring): identical test predictions when the
+    # model gets what the run gave it (the run's opaque ids and order, a seen-only context for fit).
+    from dfad_bench.harness.views import run_salt
+
+    ctx, _ = toy_views
+    vs = toy_views.rebuild(run_salt(tmp_path, secret=False, run_id=rec.run_id))
+    views = vs.views
     model = MODELS.create(name, {"backbone": backbone_name, **FAST[name]})
-    again = model.fit(views["train"], views["val"], ctx).predict(views["test"], ctx).to_frame()
+    again = vs.translate(model.fit(views["train"], views["val"], ctx.seen_only()).predict(views["test"], ctx).to_frame())
     first = preds[preds["role"] == "test"].reset_index(drop=True)
     num = [c for c in first.columns if c.startswith(("prob_", "fake_score"))]
     assert list(again["sample_id"]) == list(first["sample_id"])
@@ -219,5 +224,14 @@ def toy_views(toy_bench: Path):
     views = _views(split_table_with_labels(clean.table, split.roles), split.roles, clean.root, make_loader_factory("cpu", 0))
     ctx = RunContext(label_spaces=split.label_spaces, taxonomy=clean.taxonomy, seed=0, device="cpu",
                      work_dir=Path(bench).parent / "work", config={}, log=lambda _m: None)
-    return ctx, views
+
+    class ToyViews(tuple):
+        def rebuild(self, salt: bytes):
+            """The views as a run with this salt builds them (ids, order), with the id map."""
+            from dfad_bench.harness.views import build_views, manifest_sources
+
+            return build_views(split_table_with_labels(clean.table, split.roles), split.roles, manifest_sources(clean.root),
+                               make_loader_factory("cpu", 0), salt)
+
+    return ToyViews((ctx, views))
 

@@ -287,8 +287,10 @@ def test_run_gives_open_vocabulary_outputs_over_all_classes(default_run) -> None
     assert "flow" in fams["unseen"] and {"toy-flow-a", "toy-flow-b"} <= set(gens["unseen"])
     assert [c for c in preds.columns if c.startswith("prob_family.")] == [f"prob_family.{c}" for c in fams["classes"]]
     assert [c for c in preds.columns if c.startswith("prob_generator.")] == [f"prob_generator.{c}" for c in gens["classes"]]
-    unseen = preds[[f"prob_generator.{g}" for g in gens["unseen"]]].to_numpy()
-    assert (unseen > 0).all()  # unseen generators are scored through their prompts
+    unseen_cols = [f"prob_generator.{g}" for g in gens["unseen"]]
+    test, val = preds[preds["role"] == "test"], preds[preds["role"] == "val"]
+    assert (test[unseen_cols].to_numpy() > 0).all()  # unseen generators are scored through their prompts at test
+    assert (val[unseen_cols].to_numpy() == 0).all()  # val is predicted with the seen classes' prompts only
     assert preds["embedding"].map(len).nunique() == 1 and len(preds["embedding"].iloc[0]) == 16
     assert rec.metrics["detection_auc_mean_unseen"] is not None
     assert "val" in rec.selection_rule and len(rec.training["history_"]) == 2

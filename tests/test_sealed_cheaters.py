@@ -73,11 +73,8 @@ def test_cheat_works_trusted_and_scores_at_chance_sealed(cheat: str, toy_bench: 
 
     sealed, run_dir = run_sealed(_opts(model, toy_bench, tmp_path / "sealed"))
     assert abs(sealed.metrics["detection_auc_mean_unseen"] - 0.5) < 1e-9, f"{cheat} beat the seal"
-    import json
-
-    record = json.loads((run_dir / "record.json").read_text())
-    if "isolation" in record:  # the record field comes with the records change
-        assert record["isolation"] == SEALED
+    assert sealed.isolation == SEALED and sealed.sealed_or_trusted  # no "(unsealed)" marker on the board
+    assert trusted.sealed_or_trusted
 
 
 def test_sealed_child_sees_only_the_stage(toy_bench: Path, tmp_path: Path, plugin, monkeypatch) -> None:
@@ -141,5 +138,4 @@ def test_isolation_says_unsealed_without_a_sandbox(toy_bench: Path, tmp_path: Pa
     outcome = execute_model(plan, sealed=True)
     assert outcome.isolation.startswith("unsealed (") and "FORCE_UNSEALED" in outcome.isolation
     record = json.loads((run_dir / "record.json").read_text())
-    if "isolation" in record:
-        assert record["isolation"].startswith("unsealed")
+    assert record["isolation"].startswith("unsealed") and not rec.sealed_or_trusted

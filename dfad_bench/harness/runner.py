@@ -297,6 +297,8 @@ def val_frame_over_test_columns(val: pd.DataFrame, test: pd.DataFrame) -> pd.Dat
     """Val and test prediction rows in one table, plus a "role" column. Val was predicted over the
     seen classes only: an unseen class it was never offered has probability 0 there."""
     frame = pd.concat([val.assign(role="val"), test.assign(role="test")], ignore_index=True)
+    order = [*test.columns, *[c for c in val.columns if c not in test.columns], "role"]  # test's class order
+    frame = frame[order]
     probs = [c for c in frame.columns if c.startswith("prob_")]
     is_val = frame["role"] == "val"
     frame.loc[is_val, probs] = frame.loc[is_val, probs].fillna(0.0)

@@ -137,8 +137,9 @@ def hidden_paths(plan: Any) -> tuple[list[Path], list[Path]]:
     import platformdirs
 
     # The cache both where it is now (DFAD_BENCH_CACHE) and at its default path.
-    folders = [cache_root(), Path(platformdirs.user_cache_dir("dfad-bench")), results, Path(plan.clean.root), repo / "leaderboards",
-               repo / ".git"]
+    # Results folders hold predictions with their ground truth: this run's and the default one.
+    folders = [cache_root(), Path(platformdirs.user_cache_dir("dfad-bench")), results, default_results_dir(), Path(plan.clean.root),
+               repo / "leaderboards", repo / ".git"]
     source = getattr(plan.manifest, "source", None)
     if source and Path(str(source)).exists():
         folders.append(Path(str(source)).parent)
