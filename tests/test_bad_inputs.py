@@ -675,3 +675,27 @@ def test_submit_contract_check_records_a_model_exception(tmp_path, monkeypatch):
     failed = [c for c in report.checks if not c["ok"]]
     assert len(failed) == 1
     assert "model boom-always failed in fit: RuntimeError: kaboom in fit second line (full traceback in " in failed[0]["detail"]
+
+
+def test_float_images_are_read_as_unit_or_byte_range():
+    from dfad_bench.harness.images import to_rgb_array
+
+    unit = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    assert (to_rgb_array(Image.fromarray(unit, mode="F"))[:, :, 0] == np.rint(unit * 255)).all()
+    byte = unit * 255
+    assert (to_rgb_array(Image.fromarray(byte, mode="F"))[:, :, 0] == np.rint(byte)).all()
+
+
+@pytest.mark.parametrize("raised, code, text", [(RuntimeError("internal boom"), 1, "unexpected RuntimeError: internal boom"),
+                                                 (KeyboardInterrupt(), 130, "")])
+def test_unexpected_errors_and_interrupts_have_their_exit_codes(raised, code, text, monkeypatch, capsys):
+    import dfad_bench.protocol
+
+    def fail(*_a, **_k):
+        raise raised
+
+    monkeypatch.setattr(dfad_bench.protocol, "list_protocols", fail)
+    got, _, err = run_cli(["list", "protocols"], capsys)
+    assert got == code
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1
+    assert text in err
