@@ -6,7 +6,6 @@ is reported with its path and reason and left out of the run — never replaced 
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from dfad_bench.faults import fault_point
+from dfad_bench.hashing import sha256
 from dfad_bench.manifest import Manifest
 
 
@@ -130,7 +130,7 @@ def _scan_one(args: tuple[str, str, str | None]) -> tuple[str | None, str | None
         data = Path(path).read_bytes()
     except OSError as exc:
         return None, f"cannot read file ({exc.strerror or type(exc).__name__})"
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256(data)
     if expected is not None and expected != digest:
         return digest, "content hash differs from the manifest's content_hash (file changed or corrupted)"
     try:

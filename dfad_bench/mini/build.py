@@ -33,7 +33,6 @@ sample of files (all with ``full=True``) has its recorded sha256; otherwise it i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -53,6 +52,7 @@ import pandas as pd
 
 from dfad_bench.atomic import write_json_atomic
 from dfad_bench.errors import DfadError, check_seed
+from dfad_bench.hashing import sha256
 from dfad_bench.manifest import canonical_float_value, manifest_hash, samples_hash, validate_manifest_table
 from dfad_bench.mini.finalize import finalize_image
 from dfad_bench.mini.manipulations import eye_edit, face_swap
@@ -141,13 +141,8 @@ def _weights_hashes(gens: Sequence[_GeneratorRow]) -> dict[str, str | None]:
         if g.manipulation or g.weights_file is None:
             continue
         path = weights_path(g.name)
-        out[g.name] = _sha256_file(path) if path.is_file() else None
+        out[g.name] = sha256(path) if path.is_file() else None
     return out
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _derive_seed(seed: int, *tags: str) -> int:
@@ -384,7 +379,7 @@ def _encode_and_write(job: tuple[Path, np.ndarray]) -> tuple[str, int]:
     path, img = job
     data = finalize_image(img)
     path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest(), len(data)
+    return sha256(data), len(data)
 
 
 def _write_images(tmp: Path, rows: list[dict[str, Any]], images: list[np.ndarray], workers: int) -> dict[str, int]:
@@ -637,7 +632,7 @@ def check_mini_build(root: Path, cfg: MiniBuildConfig | None = None, *, full: bo
     if not full and len(rows) > HASH_SAMPLE:
         rows = random.Random().sample(rows, HASH_SAMPLE)
     for rel, digest in rows:
-        if _sha256_file(root / rel) != digest:
+        if sha256(root / rel) != digest:
             return f"image {rel} does not match its content_hash"
     return None
 
