@@ -24,7 +24,6 @@ device, command, loss curve, zero-shot retrieval numbers on held-out renders).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.backbones.spec import PROJECT_BACKBONES, register_project_configs
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 
 ARCH = "clip-mini"
 # Render seeds: training chunks use TRAIN_SEED_BASE + 1000 * seed + chunk; evaluation uses its
@@ -388,14 +388,9 @@ def export_weights(model: torch.nn.Module, out_dir: Path, sidecar: dict[str, Any
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
     target = out_dir / f"{ARCH}.safetensors"
     write_with_atomic(target, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt", "arch": ARCH}))
-    sidecar = {**sidecar, "size_bytes": target.stat().st_size, "sha256": _sha256(target)}
+    sidecar = {**sidecar, "size_bytes": target.stat().st_size, "sha256": sha256(target)}
     write_json_atomic(target.with_suffix(".json"), sidecar)
     return target
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def pretrain_clip_mini(

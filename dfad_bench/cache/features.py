@@ -32,6 +32,7 @@ from filelock import FileLock
 
 from dfad_bench.atomic import write_bytes_atomic, write_json_atomic, write_with_atomic
 from dfad_bench.errors import DfadError
+from dfad_bench.hashing import sha256
 
 _INDEX_COLUMNS = ("key", "shard", "row", "sha256", "seq")
 
@@ -138,8 +139,7 @@ class FeatureCache:
             return "file is missing"
         if self._verified.get(shard) == (st.st_size, st.st_mtime_ns):
             return ""
-        with open(path, "rb") as fh:
-            actual = hashlib.file_digest(fh, "sha256").hexdigest()
+        actual = sha256(path)
         if actual != sha:
             return f"sha256 {actual[:12]}... != recorded {sha[:12]}..."
         self._verified[shard] = (st.st_size, st.st_mtime_ns)
@@ -208,7 +208,7 @@ class FeatureCache:
                 "key": keys,
                 "shard": shard,
                 "row": np.arange(len(keys), dtype=np.int64),
-                "sha256": hashlib.sha256(payload).hexdigest(),
+                "sha256": sha256(payload),
                 "seq": np.int64(seq),
             }
         )
