@@ -203,6 +203,13 @@ def child_env(stage: str, plugin_paths: list[str]) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
     })
+    # Downloaded model weights (hub backbones, timm) stay reachable, read-only: label-free, and the
+    # child is offline. $HOME moves into the stage, so their default paths are passed explicitly.
+    home = Path(os.path.expanduser("~"))
+    for var, default in (("HF_HOME", home / ".cache" / "huggingface"), ("TORCH_HOME", home / ".cache" / "torch")):
+        folder = Path(os.environ.get(var) or default)
+        if folder.is_dir():
+            env[var] = str(folder)
     env.setdefault("LANG", "C.UTF-8")
     env.setdefault("OMP_NUM_THREADS", "1")
     if plugin_paths:
