@@ -121,6 +121,7 @@ def list_cmd(
         table.add_row(*[", ".join(map(str, r.get(c))) if isinstance(r.get(c), list) else str(r.get(c, "")) for c in cols])
     console.print(table)
 
+
 @app.command("validate")
 def validate_cmd(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
