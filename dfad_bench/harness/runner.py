@@ -167,6 +167,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
     t_start = time.perf_counter()
     log: Callable[[str], None] = (lambda _m: None) if opts.quiet else (lambda m: print(m, file=sys.stderr))
     check_seed(opts.seed, "--seed")
+    git = check_board_tree(opts)  # a --board run on a dirty tree stops before any work
     # Options, device and output folder are checked before anything is read or trained.
     from dfad_bench.validate import check_device, check_n_bootstrap, check_num_workers, check_output_dir
 
@@ -195,7 +196,6 @@ def plan_run(opts: RunOptions) -> RunPlan:
     # The run id hashes the normalised, typed config the record stores, so two spellings of one
     # option value are one run.
     run_id = RunSpec.create(opts.model, config, protocol.name, protocol.hash, bench_name, manifest.hash, opts.seed).run_id
-    git = check_board_tree(opts)
     return RunPlan(
         opts=opts, card=card, config=config, protocol=protocol, bench_name=bench_name, manifest=manifest, clean=clean,
         bad=bad, split=split, run_id=run_id,
