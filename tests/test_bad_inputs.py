@@ -699,3 +699,24 @@ def test_unexpected_errors_and_interrupts_have_their_exit_codes(raised, code, te
     assert got == code
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1
     assert text in err
+
+
+def test_long_work_shows_bars_with_rate_and_eta_on_a_terminal(bench, tmp_path, monkeypatch):
+    """On a terminal a run draws bars for the pre-scan, each training epoch and prediction, with
+    the rate and the time left (transient: they are erased when done, so logs stay clean)."""
+    from dfad_bench import progress
+    from dfad_bench.harness.runner import RunOptions, run
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.delenv("DFAD_BENCH_QUIET", raising=False)
+    progress.set_quiet(False)
+    run(RunOptions(model="ref-cnn", protocol="unseen-flow", benchmark=str(bench[0]), results_dir=tmp_path / "r", n_bootstrap=0,
+                   overrides={"epochs": 1, "batch_size": 16}))
+    shown = screen.getvalue()
+    for text in ("pre-scan images", "epoch 1/1", "predict val", "predict test", "it/s", "eta"):
+        assert text in shown, text

@@ -169,8 +169,12 @@ class TorchModel(BaseModel):
         device = torch.device(ctx.device)
         net.eval()
         ids_all, scores, fams, gens, embs = [], [], [], [], []
+        bs = self.config["batch_size"] * 2
+        bar = ctx.progress(f"{self.card.name}: predict {data.role}", (len(data) + bs - 1) // bs) if ctx.progress and len(data) else None
         with torch.no_grad(), autocast(device, self.config.get("amp")):
-            for ids, images in data.iter_images(self.config["batch_size"] * 2, image_size=self.config.get("image_size")):
+            for ids, images in data.iter_images(bs, image_size=self.config.get("image_size")):
+                if bar is not None:
+                    bar()
                 out = self.forward(net, self.inputs_from_uint8(images.to(device), ctx), ctx)
                 ids_all.extend(ids)
                 scores.append(torch.sigmoid(out["fake_logit"].float()).cpu().numpy())
