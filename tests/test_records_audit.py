@@ -100,3 +100,15 @@ def test_shipped_protocols_use_rules_the_harness_implements() -> None:
     for proto in list_protocols():
         assert proto.selection in SELECTION_RULES
         assert proto.metrics[0] == "detection"
+
+
+def test_cli_board_flag_refuses_a_dirty_tree_in_one_line(bench: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from dfad_bench.cli import main
+
+    monkeypatch.setattr(runner, "git_state", lambda: {"commit": "c" * 40, "dirty": True})
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--model", "ref-stats", "--protocol", "unseen-flow", "--benchmark", str(bench), "--results",
+              str(tmp_path / "r"), "--quiet", "--board"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "--allow-dirty" in err
+    assert not (tmp_path / "r").exists()
