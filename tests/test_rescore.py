@@ -109,3 +109,8 @@ def test_sealed_submission_record_rescores(tmp_path: Path) -> None:
                                    results_dir=tmp_path / "results", quiet=True, n_bootstrap=10))
     assert rec.isolation != "in-process (trusted run)"
     assert rescore(tmp_path / "results").ok
+    from dfad_bench.tables import build_board, load_records
+
+    (row,) = build_board(load_records(tmp_path / "results"), "unseen-flow").rows
+    sealed = rec.isolation.startswith("sealed ")  # bubblewrap present: sealed; else "unsealed (<why>)"
+    assert row.label == ("ref-stats" if sealed else "ref-stats (unsealed)")

@@ -433,7 +433,7 @@ def test_tables_do_not_import_torch() -> None:
 
 
 def test_unsealed_runs_are_marked(tmp_path: Path) -> None:
-    for model, isolation in (("alpha", None), ("beta", "unsealed (no bubblewrap)"), ("gamma", "sealed")):
+    for model, isolation in (("alpha", None), ("beta", "unsealed (no bubblewrap)"), ("gamma", "sealed (bubblewrap)")):
         rec = _record(model, 0, UNSEEN, {"flow-a": 0.9}, {"flow-a"})
         if isolation:
             rec.update(schema_version=2, git={"commit": "deadbeef", "dirty": False}, isolation=isolation)
