@@ -322,7 +322,9 @@ def mini_build(
     import time
 
     from dfad_bench.mini.build import build_mini, build_summary, compare_with_pinned
+    from dfad_bench.validate import check_device
 
+    device = check_device(device)  # before the (cached) build is looked at
     t0 = time.perf_counter()
     path = build_mini(seed=seed, force=force, device=device)
     summary = build_summary(path)
@@ -404,8 +406,9 @@ def analyze_gaze_cmd(
 ) -> None:
     """Gaze distributions of pristine vs each family/generator, statistical tests, plots, gaze preservation."""
     from dfad_bench.perception.analyze import run_gaze_analysis
+    from dfad_bench.validate import check_device
 
-    summary = run_gaze_analysis(benchmark, gaze, output, device=device, use_cache=not no_cache)
+    summary = run_gaze_analysis(benchmark, gaze, output, device=check_device(device), use_cache=not no_cache)
     console.print(f"report written to {output}")
     if isinstance(summary, dict):
         console.print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict | list)} or {"keys": sorted(summary)})
@@ -427,7 +430,9 @@ def analyze_fidelity_cmd(
 
     if n < 2:
         raise DfadError(f"--n must be >= 2, got {n}")
-    report = run_fidelity(benchmark, backbone, n=n, seed=check_seed(seed, "--seed"), device=device)
+    from dfad_bench.validate import check_device
+
+    report = run_fidelity(benchmark, backbone, n=n, seed=check_seed(seed, "--seed"), device=check_device(device))
     table = Table(title=f"CLIP-space Fréchet distance to pristine images ({report['benchmark']}, {backbone}, n={n})")
     for col in ("generator", "family / type", "n", "FD", "FD / floor"):
         table.add_column(col, justify="left" if col in ("generator", "family / type") else "right")

@@ -171,6 +171,10 @@ CASES: list[Case] = [
     Case("--set unknown key", "options", lambda w: run_args(w, "--set", "nope=1"), "nope"),
     Case("--set without =", "options", lambda w: run_args(w, "--set", "novalue"), "novalue"),
     Case("unknown model", "options", lambda w: run_args(w, model="ref-stat"), "ref-stat"),
+    Case("mini build --device tpu", "options", lambda w: ["mini", "build", "--device", "tpu"], "--device"),
+    Case("analyze fidelity --device tpu", "options", lambda w: ["analyze", "fidelity", "--benchmark", str(w.bench), "--device", "tpu"], "--device"),
+    Case("analyze gaze --device xpu", "options",
+         lambda w: ["analyze", "gaze", "--benchmark", str(w.bench), "--output", str(w.tmp / "gaze"), "--device", "xpu"], "--device"),
     # ---- paths ----
     Case("run --results is a file", "paths", lambda w: run_args(w, results=_rw_file(w.tmp, "results.txt")), "--results"),
     Case("run --results read-only", "paths", lambda w: run_args(w, results=str(read_only_dir(w.tmp) / "r")), "--results"),
