@@ -29,7 +29,15 @@ import torch
 
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
-from dfad_bench.harness.training import Epoch, TrainTask, autocast, seed_everything, train_val_selected
+from dfad_bench.harness.training import (
+    Epoch,
+    TrainTask,
+    autocast,
+    seed_everything,
+    stopping_rule,
+    train_val_selected,
+    val_scores,
+)
 from dfad_bench.taxonomy import REAL
 from gazeclip import CARD
 from gazeclip.gaze_adapter import GazeAdapter, GazeStandardizer
@@ -167,8 +175,7 @@ class GazeCLIP(BaseModel):
         c = self.config
         return (
             "best epoch by val score = mean(val detection AUC, val family attribution ACC, val generator attribution ACC), "
-            f"scored over the SEEN classes' prompts only; early stopping after {c['patience']} epochs without val "
-            f"improvement (max {c['epochs']}); threshold calibrated on val"
+            f"scored over the SEEN classes' prompts only; {stopping_rule(c['patience'], c['epochs'])}; threshold calibrated on val"
         )
 
     # ------------------------------------------------------------------ frozen parts
@@ -269,8 +276,6 @@ class GazeCLIP(BaseModel):
 
     # ------------------------------------------------------------------ fit
     def fit(self, train: DataView, val: DataView, ctx: RunContext) -> GazeCLIP:
-        from dfad_bench.metrics import accuracy, auc
-
         c = self.config
         device = torch.device(ctx.device)
         self.prepare(ctx.device)
@@ -312,12 +317,9 @@ class GazeCLIP(BaseModel):
         def val_score() -> dict[str, Any]:
             # Over the seen classes' prompts only.
             scores = self._scores(net, self._embed_all(net, val_in, device), seen, device)
-            val_auc = auc(y_val, scores["fake_score"])
-            fam_acc = accuracy(fam_val, np.asarray(fam_seen)[scores["family"].argmax(1)])
-            gen_acc = accuracy(gen_val, np.asarray(gen_seen)[scores["generator"].argmax(1)])
-            parts = [v for v in (val_auc, fam_acc, gen_acc) if v is not None]
-            return {"val_auc": val_auc, "val_family_acc": fam_acc, "val_generator_acc": gen_acc,
-                    "val_score": float(np.mean(parts)) if parts else None, "logit_scale": float(net.scale().detach())}
+            return {**val_scores(y_val, scores["fake_score"], family=(fam_val, np.asarray(fam_seen)[scores["family"].argmax(1)]),
+                                 generator=(gen_val, np.asarray(gen_seen)[scores["generator"].argmax(1)])),
+                    "logit_scale": float(net.scale().detach())}
 
         task = TrainTask(name="gazeclip", module=net, optimizer=opt, step=step, val_score=val_score, epochs=c["epochs"],
                          patience=c["patience"], batches_per_epoch=max(1, (n + bs - 1) // bs))

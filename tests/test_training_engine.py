@@ -122,6 +122,18 @@ def test_a_checkpoint_from_other_code_is_not_resumed(tmp_path: Path, monkeypatch
     assert _strip(again.history) == _strip(fresh.history)  # identical to a --fresh run
 
 
+def test_old_format_and_unreadable_checkpoints_are_never_resumed(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    (work / "checkpoint").mkdir(parents=True)
+    (work / "checkpoint" / "state.json").write_text('{"epoch": 9}')  # three-file format: may be torn
+    logs: list[str] = []
+    assert train_val_selected(_task(epochs=1), _ctx(work, logs), torch.nn.Linear).resumed_from == 0
+    assert any("ignoring an old-format checkpoint" in m for m in logs) and not (work / "checkpoint").exists()
+    (work / CHECKPOINT_NAME).write_bytes(b"not a safetensors file")
+    with pytest.raises(DfadError, match="cannot read checkpoint.*--fresh"):
+        train_val_selected(_task(epochs=1), _ctx(work), torch.nn.Linear)
+
+
 def test_code_fingerprint_follows_the_sources(tmp_path: Path) -> None:
     from baselines.ref_cnn.model import SmallCNN
     from gazeclip.model import GazeCLIP

@@ -15,8 +15,14 @@ from dfad_bench.backbones import create_backbone
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import clip_image_features
-from dfad_bench.harness.training import Epoch, TrainTask, seed_everything, train_val_selected
-from dfad_bench.metrics import accuracy, auc
+from dfad_bench.harness.training import (
+    Epoch,
+    TrainTask,
+    seed_everything,
+    stopping_rule,
+    train_val_selected,
+    val_scores,
+)
 from dfad_bench.taxonomy import REAL
 
 LEVELS = ("family", "generator")
@@ -70,8 +76,7 @@ class CoOp(BaseModel):
         best = getattr(self, "best_epoch_", None)
         return (
             f"context of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC)"
-            f"{f' (epoch {best})' if best else ''}; early stopping after {c['patience']} epochs without val "
-            f"improvement (max {c['epochs']}); threshold calibrated on val"
+            f"{f' (epoch {best})' if best else ''}; {stopping_rule(c['patience'], c['epochs'])}; threshold calibrated on val"
         )
 
     def _features(self, view: DataView, device: torch.device) -> torch.Tensor:
@@ -86,13 +91,8 @@ class CoOp(BaseModel):
     def _val_score(self, feats: torch.Tensor, val: DataView) -> dict[str, Any]:
         p = {lv: v.cpu().double().numpy() for lv, v in self._probs(feats).items()}
         real = self.classes_["family"].index(REAL)
-        val_auc = auc(val.labels("is_fake").astype(int), 1.0 - p["family"][:, real])
-        accs = {
-            lv: accuracy(val.labels(lv).astype(str), np.asarray(self.classes_[lv])[p[lv].argmax(1)]) for lv in LEVELS
-        }
-        parts = [v for v in (val_auc, accs["family"], accs["generator"]) if v is not None]
-        return {"val_auc": val_auc, "val_family_acc": accs["family"], "val_generator_acc": accs["generator"],
-                "val_score": float(np.mean(parts)) if parts else -np.inf}
+        return val_scores(val.labels("is_fake"), 1.0 - p["family"][:, real],
+                          **{lv: (val.labels(lv).astype(str), np.asarray(self.classes_[lv])[p[lv].argmax(1)]) for lv in LEVELS})
 
     def fit(self, train: DataView, val: DataView, ctx: RunContext) -> CoOp:
         cfg = self.config

@@ -14,8 +14,14 @@ from dfad_bench.backbones import create_backbone
 from dfad_bench.contract import BaseModel, DataView, Predictions, RunContext
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.frozen import clip_image_features
-from dfad_bench.harness.training import Epoch, TrainTask, seed_everything, train_val_selected
-from dfad_bench.metrics import accuracy, auc
+from dfad_bench.harness.training import (
+    Epoch,
+    TrainTask,
+    seed_everything,
+    stopping_rule,
+    train_val_selected,
+    val_scores,
+)
 from dfad_bench.taxonomy import REAL
 
 #: Logit scales tried on val for the prototype softmax used at prediction time.
@@ -67,8 +73,7 @@ class ContrastiveAttribution(BaseModel):
         scale = getattr(self, "logit_scale_", None)
         return (
             f"head of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC)"
-            f"{f' (epoch {best})' if best else ''}; early stopping after {c['patience']} epochs without val "
-            f"improvement (max {c['epochs']}); prediction logit scale{f' = {scale:g}' if scale else ''} chosen on val "
+            f"{f' (epoch {best})' if best else ''}; {stopping_rule(c['patience'], c['epochs'])}; prediction logit scale{f' = {scale:g}' if scale else ''} chosen on val "
             f"from {list(SCALE_GRID)} by generator NLL; inductive: test images are never used for training; "
             "threshold calibrated on val"
         )
@@ -91,12 +96,9 @@ class ContrastiveAttribution(BaseModel):
     def _val_metrics(self, feats: torch.Tensor, val: DataView, scale: float) -> dict[str, Any]:
         gen, fam, _ = self._outputs(feats, scale)
         real = self.classes_["family"].index(REAL)
-        val_auc = auc(val.labels("is_fake").astype(int), 1.0 - fam[:, real])
-        fam_acc = accuracy(val.labels("family").astype(str), np.asarray(self.classes_["family"])[fam.argmax(1)])
-        gen_acc = accuracy(val.labels("generator").astype(str), np.asarray(self.classes_["generator"])[gen.argmax(1)])
-        parts = [v for v in (val_auc, fam_acc, gen_acc) if v is not None]
-        return {"val_auc": val_auc, "val_family_acc": fam_acc, "val_generator_acc": gen_acc,
-                "val_score": float(np.mean(parts)) if parts else -np.inf}
+        return val_scores(val.labels("is_fake"), 1.0 - fam[:, real],
+                          family=(val.labels("family").astype(str), np.asarray(self.classes_["family"])[fam.argmax(1)]),
+                          generator=(val.labels("generator").astype(str), np.asarray(self.classes_["generator"])[gen.argmax(1)]))
 
     # ------------------------------------------------------------------ contract
     def fit(self, train: DataView, val: DataView, ctx: RunContext) -> ContrastiveAttribution:

@@ -25,7 +25,9 @@ from dfad_bench.harness.training import (
     amp_enabled,
     autocast,
     seed_everything,
+    stopping_rule,
     train_val_selected,
+    val_scores,
 )
 
 __all__ = ["TRAIN_DEFAULTS", "TorchModel", "seed_everything"]
@@ -69,15 +71,13 @@ class TorchModel(BaseModel):
     def selection_rule(self) -> str:
         c = self.config
         return (
-            f"best epoch by val score = mean(val detection AUC, val family attribution ACC); early stopping "
-            f"after {c['patience']} epochs without val improvement (max {c['epochs']}); threshold calibrated on val"
+            f"best epoch by val score = mean(val detection AUC, val family attribution ACC); "
+            f"{stopping_rule(c['patience'], c['epochs'])}; threshold calibrated on val"
         )
 
     def fit(self, train: DataView, val: DataView, ctx: RunContext) -> TorchModel:
         import torch
         import torch.nn.functional as F
-
-        from dfad_bench.metrics import accuracy, auc
 
         seed_everything(ctx.seed)
         device = torch.device(ctx.device)
@@ -128,10 +128,8 @@ class TorchModel(BaseModel):
 
         def val_score() -> dict[str, Any]:
             pred = self._predict_net(net, val, ctx)
-            val_auc = auc(val.labels("is_fake").astype(int), pred.fake_score)
-            val_acc = accuracy(val.labels("family"), np.asarray(fam_classes)[pred.family_probs.argmax(1)])
-            parts = [v for v in (val_auc, val_acc) if v is not None]
-            return {"val_auc": val_auc, "val_family_acc": val_acc, "val_score": float(np.mean(parts)) if parts else None}
+            return val_scores(val.labels("is_fake"), pred.fake_score,
+                              family=(val.labels("family"), np.asarray(fam_classes)[pred.family_probs.argmax(1)]))
 
         task = TrainTask(
             name=self.card.name, module=self._unwrap(net), optimizer=opt, step=step, val_score=val_score,

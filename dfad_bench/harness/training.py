@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import math
+import pickle
 import shutil
 import time
 from collections.abc import Callable
@@ -74,6 +75,27 @@ def autocast(device: Any, enabled: bool | None = None) -> AbstractContextManager
 
     device = torch.device(device)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(device, enabled))
+
+
+# -- the val score and its wording ---------------------------------------------------------------
+def val_scores(is_fake: Any, fake_score: Any, **levels: tuple[Any, Any]) -> dict[str, Any]:
+    """The val score engine-trained models select on: the mean of val detection AUC and the val
+    attribution ACC of each given level (``family=(true labels, predicted labels)``, in the order
+    given). Undefined parts (None: e.g. a val split of one class) are left out; None if none is defined.
+    Returns the parts for the history too: ``val_auc``, ``val_<level>_acc``, ``val_score``."""
+    from dfad_bench.metrics import accuracy, auc
+
+    out: dict[str, Any] = {"val_auc": auc(np.asarray(is_fake).astype(int), fake_score)}
+    for level, (true, predicted) in levels.items():
+        out[f"val_{level}_acc"] = accuracy(true, predicted)
+    parts = [v for v in out.values() if v is not None]
+    out["val_score"] = float(np.mean(parts)) if parts else None
+    return out
+
+
+def stopping_rule(patience: int, epochs: int) -> str:
+    """The early-stopping clause of a model's ``selection_rule`` (what the engine does)."""
+    return f"early stopping after {patience} epochs without val improvement (max {epochs})"
 
 
 # -- code fingerprint ----------------------------------------------------------------------------
@@ -290,7 +312,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> LoadedCheckpoint | None:
     """Read a checkpoint; None if another code fingerprint wrote it. Tensors only (safetensors), and
     the training-state blob through ``torch.load(weights_only=True)``."""
     import torch
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -300,9 +322,9 @@ def load_checkpoint(path: Path, fingerprint: str) -> LoadedCheckpoint | None:
             if meta.get("fingerprint") != fingerprint:
                 return None
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    except (OSError, ValueError, RuntimeError) as exc:  # safetensors raises SafetensorError (a ValueError/RuntimeError subclass)
+        extra = torch.load(io.BytesIO(tensors.pop("train_state").numpy().tobytes()), weights_only=True)
+    except (OSError, SafetensorError, KeyError, EOFError, pickle.UnpicklingError, RuntimeError) as exc:
         raise DfadError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); rerun with --fresh") from exc
-    extra = torch.load(io.BytesIO(tensors.pop("train_state").numpy().tobytes()), weights_only=True)
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")} or None
     return LoadedCheckpoint(json.loads(meta["state"]), model, best, extra)
