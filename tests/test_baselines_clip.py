@@ -18,7 +18,7 @@ from dfad_bench.contract import ModelCard
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.registry import MODELS
 from dfad_bench.taxonomy import build_taxonomy
-from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone, toy_manifest, write_toy_images
+from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone
 
 ARCH = "dfad-test-clip-baselines"
 MODELS_UNDER_TEST = ("clip-zeroshot", "clip-linear", "coop", "cpl")
@@ -55,12 +55,8 @@ def backbone_name(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def toy_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("toybench")
-    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=16)
-    write_toy_images(table, root, size=24)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def toy_bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=30, images_per_identity=2, fakes_per_generator=16, size=24)
 
 
 def _run(model: str, bench: Path, results: Path, backbone: str, seed: int = 0, **extra):

@@ -20,7 +20,6 @@ from dfad_bench.errors import DfadError
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.perception.gaze import GazeOutput
 from dfad_bench.perception.gaze import base as gaze_base
-from dfad_bench.testing import toy_manifest, write_toy_images
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +28,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def toy_bench(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toybench-other")
-    table = toy_manifest(n_identities=40, images_per_identity=2, fakes_per_generator=24)
-    write_toy_images(table, root, size=24)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def toy_bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=40, images_per_identity=2, fakes_per_generator=24, size=24)
 
 
 def _run(bench: Path, results: Path, model: str, **overrides):

@@ -19,7 +19,7 @@ from dfad_bench.errors import DfadError
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.perception.gaze import GazeOutput, available_gaze_encoders, register_gaze_encoder
 from dfad_bench.taxonomy import FAMILIES, FORGERY_TYPES
-from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone, toy_manifest, write_toy_images
+from dfad_bench.testing import TOY_GENERATORS, tiny_clip_backbone
 
 ARCH = "gazeclip-test-tiny"
 STUB = "gazeclip-test-stub"
@@ -67,12 +67,8 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def toy_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gazeclip_bench")
-    table = toy_manifest(n_identities=20, images_per_identity=2, fakes_per_generator=10)
-    write_toy_images(table, root, size=32)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def toy_bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=20, images_per_identity=2, fakes_per_generator=10, size=32)
 
 
 def _run(bench: Path, backbone: str, results: Path, seed: int = 0, **overrides):

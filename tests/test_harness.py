@@ -9,7 +9,6 @@ import pytest
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.runner import RunOptions, parse_overrides, run
 from dfad_bench.registry import MODELS
-from dfad_bench.testing import toy_manifest, write_toy_images
 
 REQUIRED_RECORD_KEYS = {
     "run_id", "model", "model_config", "protocol", "protocol_version", "protocol_hash", "benchmark", "manifest_hash",
@@ -18,12 +17,8 @@ REQUIRED_RECORD_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def toy_bench(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toybench")
-    table = toy_manifest(n_identities=40, images_per_identity=2, fakes_per_generator=24)
-    write_toy_images(table, root, size=24)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def toy_bench(make_toy_bench):
+    return make_toy_bench(n_identities=40, images_per_identity=2, fakes_per_generator=24, size=24)
 
 
 def test_ref_stats_run_writes_a_complete_record_and_is_deterministic(toy_bench, tmp_path):
