@@ -90,7 +90,11 @@ class RunSpec:
     def create(
         cls, model: str, config: Mapping[str, Any], protocol: str, protocol_hash: str, benchmark: str, manifest_hash: str, seed: int
     ) -> RunSpec:
-        return cls(model, canonical_json(dict(config)), protocol, protocol_hash, benchmark, manifest_hash, int(seed))
+        try:
+            config_json = canonical_json(dict(config))
+        except (TypeError, ValueError) as exc:  # NaN, infinity or an object JSON cannot hold
+            raise DfadError(f"model {model}: config cannot be recorded ({exc}); expected JSON values (finite numbers, text, lists)") from None
+        return cls(model, config_json, protocol, protocol_hash, benchmark, manifest_hash, int(seed))
 
     @property
     def config(self) -> dict[str, Any]:

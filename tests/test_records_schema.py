@@ -31,6 +31,8 @@ def test_run_id_is_the_hash_of_the_normalised_config() -> None:
     assert RunSpec.create(config=a.config, **{**SPEC, "protocol_hash": "q" * 64}).run_id != a.run_id
     with pytest.raises(AttributeError):
         a.seed = 3  # type: ignore[misc]  # frozen
+    with pytest.raises(DfadError, match="config cannot be recorded"):
+        RunSpec.create(config={"lr": float("nan")}, **SPEC)
 
 
 def test_committed_schema_1_records_migrate() -> None:
