@@ -18,6 +18,7 @@ from dfad_bench.harness.frozen import clip_image_features
 from dfad_bench.harness.training import (
     Epoch,
     TrainTask,
+    best_epoch_rule,
     seed_everything,
     stopping_rule,
     train_val_selected,
@@ -73,11 +74,8 @@ class CoOp(BaseModel):
     @property
     def selection_rule(self) -> str:
         c = self.config
-        best = getattr(self, "best_epoch_", None)
-        return (
-            f"context of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC)"
-            f"{f' (epoch {best})' if best else ''}; {stopping_rule(c['patience'], c['epochs'])}; threshold calibrated on val"
-        )
+        return (f"{best_epoch_rule('context', getattr(self, 'best_epoch_', None))}; {stopping_rule(c['patience'], c['epochs'])}; "
+                "threshold calibrated on val")
 
     def _features(self, view: DataView, device: torch.device) -> torch.Tensor:
         f = clip_image_features(view, self.backbone_, self.config["feature_batch_size"])

@@ -17,6 +17,7 @@ from dfad_bench.harness.frozen import clip_image_features
 from dfad_bench.harness.training import (
     Epoch,
     TrainTask,
+    best_epoch_rule,
     seed_everything,
     stopping_rule,
     train_val_selected,
@@ -69,11 +70,10 @@ class ContrastiveAttribution(BaseModel):
     @property
     def selection_rule(self) -> str:
         c = self.config
-        best = getattr(self, "best_epoch_", None)
         scale = getattr(self, "logit_scale_", None)
         return (
-            f"head of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC)"
-            f"{f' (epoch {best})' if best else ''}; {stopping_rule(c['patience'], c['epochs'])}; prediction logit scale{f' = {scale:g}' if scale else ''} chosen on val "
+            f"{best_epoch_rule('head', getattr(self, 'best_epoch_', None))}; {stopping_rule(c['patience'], c['epochs'])}; "
+            f"prediction logit scale{f' = {scale:g}' if scale else ''} chosen on val "
             f"from {list(SCALE_GRID)} by generator NLL; inductive: test images are never used for training; "
             "threshold calibrated on val"
         )

@@ -93,6 +93,13 @@ def val_scores(is_fake: Any, fake_score: Any, **levels: tuple[Any, Any]) -> dict
     return out
 
 
+def best_epoch_rule(what: str, best_epoch: int | None) -> str:
+    """The selection clause of a ``selection_rule`` for models scored by :func:`val_scores` over all
+    three parts (e.g. ``what="head"``); names the chosen epoch once it is known."""
+    chosen = f" (epoch {best_epoch})" if best_epoch else ""
+    return f"{what} of the best epoch by val score = mean(val detection AUC, val family ACC, val generator ACC){chosen}"
+
+
 def stopping_rule(patience: int, epochs: int) -> str:
     """The early-stopping clause of a model's ``selection_rule`` (what the engine does)."""
     return f"early stopping after {patience} epochs without val improvement (max {epochs})"
