@@ -138,3 +138,19 @@ def test_training_summary_is_the_models_own_method_with_a_default():
     assert training_summary(model) == {"best_epoch_": 3}
     assert training_summary(_Custom()) == {"steps": 12}
     assert training_summary(_ProtocolOnly()) == {"best_epoch_": 4}
+
+
+def test_the_sealed_sandbox_hides_mini_generator_weights_where_they_load_from(make_toy_bench, tmp_path, monkeypatch):
+    from dfad_bench.harness.runner import RunOptions, plan_run
+    from dfad_bench.harness.sealed import hidden_paths
+
+    moved = tmp_path / "weights"
+    moved.mkdir()
+    (moved / "mini-dcgan.safetensors").write_bytes(b"x")
+    (moved / "gaze-mini.safetensors").write_bytes(b"x")
+    monkeypatch.setenv("DFAD_BENCH_MINI_WEIGHTS", str(moved))
+    bench = make_toy_bench(n_identities=16, images_per_identity=2, fakes_per_generator=8, size=16)
+    _, files = hidden_paths(plan_run(RunOptions(model="ref-stats", protocol="unseen-flow", benchmark=str(bench),
+                                                results_dir=tmp_path / "r", quiet=True)))
+    assert (moved / "mini-dcgan.safetensors").resolve() in files
+    assert (moved / "gaze-mini.safetensors").resolve() not in files  # models may use gaze-mini

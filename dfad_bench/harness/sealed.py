@@ -146,7 +146,12 @@ def hidden_paths(plan: Any) -> tuple[list[Path], list[Path]]:
     mini = Path(dfad_bench.__file__).resolve().parent / "mini"
     files: list[Path] = []
     if mini.is_dir():
-        files += sorted(mini.glob("weights/mini-*"))  # DFAD-Mini's generators (clip-mini, gaze-mini stay: models use them)
+        from dfad_bench.mini.plugin import weights_dir
+
+        # DFAD-Mini's generators, where they load from (DFAD_BENCH_MINI_WEIGHTS) and in the package
+        # (clip-mini, gaze-mini stay: models use them)
+        for folder in sorted({weights_dir().resolve(), (mini / "weights").resolve()}):
+            files += sorted(folder.glob("mini-*"))
         files += [mini / name for name in MINI_BUILDER_MODULES] + sorted((mini / "generators").glob("*.py"))
         folders += sorted(mini.rglob("__pycache__"))  # compiled renderer code
     needed = [Path(sys.prefix).resolve(), Path(dfad_bench.__file__).resolve().parent]
