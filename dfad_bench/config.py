@@ -244,7 +244,7 @@ def describe_schema(card: Any) -> dict[str, str]:
 TRAIN_SCHEMA: dict[str, Opt] = {
     "epochs": POSITIVE_INT,
     "batch_size": POSITIVE_INT,
-    "lr": POSITIVE,
+    "lr": NON_NEGATIVE,  # 0 freezes training: a control run (tests use it)
     "weight_decay": NON_NEGATIVE,
     "patience": POSITIVE_INT,
     "image_size": Int(ge=16, nullable=True),  # four stride-2 stages need at least 16 px

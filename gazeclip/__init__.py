@@ -56,7 +56,7 @@ CONFIG_SCHEMA: dict = {
     "prompt_levels": ListOf(Str("authenticity", "forgery_type", "family", "generator")),
     **{k: Int(ge=1) for k in ("n_gaze_prompts", "gie_layers", "gaze_token_dim", "vpe_heads", "lre_rank", "aws_hidden",
                               "epochs", "batch_size", "patience", "encode_batch_size")},
-    "lr": Float(gt=0),
+    "lr": Float(ge=0),  # 0 freezes training: a control run
     **{k: Float(ge=0) for k in ("weight_decay", "w_contrastive", "w_attribution", "w_detection", "w_gaze")},
     "temperature_init": Float(gt=0),
     "token_cache_mb": Int(ge=0),

@@ -36,7 +36,7 @@ CARD = ModelCard(
         "init_std": Float(gt=0),
         "epochs": Int(ge=1),
         "batch_size": Int(ge=1),
-        "lr": Float(gt=0),
+        "lr": Float(ge=0),  # 0 freezes training: a control run (tests use it)
         "momentum": Float(ge=0, lt=1),
         "weight_decay": Float(ge=0),
         "patience": Int(ge=1),
