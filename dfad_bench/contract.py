@@ -50,6 +50,9 @@ class ModelCard:
     # Frozen encoders the model uses: config key -> registry kind (ENCODER_KINDS). The harness
     # checks exactly these names in their registries before a run starts (harness/preflight.py).
     encoders: dict[str, str] = field(default_factory=dict)
+    # Overrides for a quick offline smoke run of this model (tests/test_every_model.py): no
+    # downloads, small sizes. Never used by `run` or a board; not part of the record's card.
+    test_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = set(self.inputs) - set(KNOWN_INPUTS)
@@ -65,6 +68,9 @@ class ModelCard:
                 raise ValueError(f"model card {self.name!r}: encoders[{key!r}] must be one of {ENCODER_KINDS}, got {kind!r}")
             if key not in self.default_config:
                 raise ValueError(f"model card {self.name!r}: encoders names config key {key!r}, which default_config lacks")
+        unknown = set(self.test_config) - set(self.default_config)
+        if unknown:
+            raise ValueError(f"model card {self.name!r}: test_config names {sorted(unknown)[0]!r}, which default_config lacks")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,8 +2,9 @@
 manner of scikit-learn's ``parametrize_with_checks`` and timm's ``tests/test_models.py``.
 
 A model installed through the ``dfad_bench.models`` entry point is picked up here without any edit.
-The fit/predict check runs each model as shipped (its card's defaults) on a 96-image toy benchmark;
-all of them together take about a minute on one CPU thread.
+The fit/predict check runs each model as shipped (its card's defaults, plus its card's
+``test_config``: no downloads) on a 96-image toy benchmark; all of them together take about a
+minute on one CPU thread.
 """
 
 from __future__ import annotations
@@ -67,13 +68,14 @@ def _one_thread():
 @pytest.mark.parametrize("name", NAMES)
 def test_model_fits_and_predicts_under_the_contract(name: str, make_toy_bench, tmp_path) -> None:
     bench = make_toy_bench(n_identities=16, images_per_identity=2, fakes_per_generator=8, size=32)
+    card = MODELS.card(name)
     record, run_dir = run(RunOptions(model=name, protocol="unseen-flow", benchmark=str(bench), results_dir=tmp_path,
-                                     quiet=True, n_bootstrap=0, device="cpu"))
+                                     overrides=dict(card.test_config), quiet=True, n_bootstrap=0, device="cpu"))
     # run() already validated both predict calls (ids, shapes, label space); check what it kept.
     preds = pd.read_parquet(run_dir / "predictions.parquet")
     assert set(preds["role"]) == {"val", "test"} and preds["sample_id"].is_unique
     scores = preds["fake_score"].to_numpy()
     assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
     record_dict = json.loads((run_dir / "record.json").read_text())
-    assert record_dict["model"] == name and record_dict["model_config"] == MODELS.card(name).default_config
+    assert record_dict["model"] == name and record_dict["model_config"] == {**card.default_config, **card.test_config}
     assert np.isfinite(record_dict["metrics"]["detection"]["auc"])

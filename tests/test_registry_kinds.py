@@ -105,6 +105,8 @@ def test_card_encoders_are_validated():
         ModelCard(name="m", factory="a:B", description="d", default_config={"enc": "x"}, encoders={"enc": "vae"})
     with pytest.raises(ValueError, match="default_config lacks"):
         ModelCard(name="m", factory="a:B", description="d", encoders={"enc": "gaze"})
+    with pytest.raises(ValueError, match="test_config names 'epochz'"):
+        ModelCard(name="m", factory="a:B", description="d", default_config={"epochs": 3}, test_config={"epochz": 1})
 
 
 def test_preflight_checks_exactly_what_the_card_declares():

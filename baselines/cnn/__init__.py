@@ -46,4 +46,5 @@ CARD = ModelCard(
         "pretrained": True,
         "drop_rate": 0.2,
     },
+    test_config={"pretrained": False},  # the ImageNet weights are a download
 )
