@@ -22,16 +22,11 @@ from dfad_bench.metrics.table import (
 from dfad_bench.protocol import get_protocol
 from dfad_bench.rescore import rescore
 from dfad_bench.tables import build_board, leaderboard, load_records
-from dfad_bench.testing import toy_manifest, write_toy_images
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("metricbench")
-    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=16)
-    write_toy_images(table, root, size=24)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=30, images_per_identity=2, fakes_per_generator=16, size=24)
 
 
 def _mean_fake_score(run: MetricInputs) -> float | None:

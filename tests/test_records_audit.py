@@ -14,16 +14,11 @@ from dfad_bench.harness import runner
 from dfad_bench.harness.record import cpu_model, hardware_info, plugin_distribution
 from dfad_bench.harness.runner import RunOptions, run
 from dfad_bench.protocol import get_protocol, load_protocol_file
-from dfad_bench.testing import toy_manifest, write_toy_images
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("auditbench")
-    table = toy_manifest(n_identities=30, images_per_identity=2, fakes_per_generator=16)
-    write_toy_images(table, root, size=24)
-    table.to_parquet(root / "manifest.parquet", index=False)
-    return root / "manifest.parquet"
+def bench(make_toy_bench) -> Path:
+    return make_toy_bench(n_identities=30, images_per_identity=2, fakes_per_generator=16, size=24)
 
 
 def test_cpu_model_and_plugin_distribution() -> None:
