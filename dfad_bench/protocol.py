@@ -257,13 +257,6 @@ def _parse_allow_missing(raw: dict[str, Any], where: str) -> bool:
     return value
 
 
-def _parse_allow_missing(raw: dict[str, Any], where: str) -> bool:
-    value = raw.get("allow_missing", False)
-    if not isinstance(value, bool):
-        raise DfadError(f"{where}.allow_missing: expected true or false, got {value!r}")
-    return value
-
-
 def canonical_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
