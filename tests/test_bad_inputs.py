@@ -724,3 +724,21 @@ def test_long_work_shows_bars_with_rate_and_eta_on_a_terminal(bench, tmp_path, m
     shown = screen.getvalue()
     for text in ("pre-scan images", "epoch 1/1", "predict val", "predict test", "it/s", "eta"):
         assert text in shown, text
+    screen.seek(0)
+    screen.truncate()
+    run(RunOptions(model="spectrum", protocol="unseen-flow", benchmark=str(bench[0]), results_dir=tmp_path / "r", n_bootstrap=0))
+    shown = screen.getvalue()
+    for text in ("encoding", "spectrum: val sweep", "it/s", "eta"):
+        assert text in shown, text
+
+
+def test_mini_build_stages_advance_the_bar():
+    """The build records seconds per stage (render, each generator); each record advances the bar."""
+    from dfad_bench.mini.build import _StageClock
+
+    stages: dict[str, float] = {}
+    ticks: list[int] = []
+    clock = _StageClock(stages, lambda n=1: ticks.append(n))
+    clock["render"] = 1.5
+    clock["gen-a"] = 2.0
+    assert stages == {"render": 1.5, "gen-a": 2.0} and len(ticks) == 2
