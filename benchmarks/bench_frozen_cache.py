@@ -24,10 +24,10 @@ def main() -> None:
     os.environ["DFAD_BENCH_CACHE"] = str(tmp / "cache")
 
     from dfad_bench.backbones import create_backbone
-    from dfad_bench.contract import DataView
     from dfad_bench.errors import DfadError
     from dfad_bench.harness.frozen import clip_image_features
     from dfad_bench.harness.images import make_loader_factory, prescan_images
+    from dfad_bench.harness.views import analysis_view
     from dfad_bench.manifest import build_manifest
     from dfad_bench.testing import tiny_clip_backbone, toy_manifest, write_toy_images
 
@@ -40,7 +40,7 @@ def main() -> None:
     write_toy_images(table, tmp / "bench", size=64)
     manifest = build_manifest(table, tmp / "bench", "bench")
     table, _ = prescan_images(manifest)
-    view = DataView(table, tmp / "bench", "train", True, make_loader_factory("cpu", 0))
+    view = analysis_view(table, tmp / "bench", make_loader_factory("cpu", 0))
 
     t0 = time.perf_counter()
     first = clip_image_features(view, backbone)

@@ -81,15 +81,15 @@ def run_fidelity(benchmark: str | None, backbone_name: str = "clip-mini", n: int
     """Resolve the benchmark, embed every image (cached), return {"floor", "rows", ...} for a report."""
     from dfad_bench.backbones import create_backbone
     from dfad_bench.benchmarks import resolve_benchmark
-    from dfad_bench.contract import DataView
     from dfad_bench.harness.frozen import clip_image_features
     from dfad_bench.harness.images import make_loader_factory, prescan_images
+    from dfad_bench.harness.views import analysis_view
 
     name, manifest = resolve_benchmark(benchmark)
     table, bad = prescan_images(manifest)
     table = table.reset_index(drop=True)
     backbone = create_backbone(backbone_name, device=device)
-    view = DataView(table[["sample_id", "path", "content_hash"]], manifest.root, "analysis", False, make_loader_factory(device, 0))
+    view = analysis_view(table, manifest.root, make_loader_factory(device, 0))
     feats = clip_image_features(view, backbone)
     rows, floor = fidelity_table(table, feats, n=n, seed=seed)
     return {

@@ -115,3 +115,12 @@ def manifest_sources(root: Path) -> Callable[[pd.DataFrame], list[str]]:
         return [p if Path(p).is_absolute() else str(Path(root) / p) for p in part["path"].astype(str)]
 
     return sources
+
+
+def analysis_view(table: pd.DataFrame, root: Path, loader_factory: Callable, role: str = "analysis") -> DataView:
+    """An unlabelled view over manifest rows for the harness's own analyses (fidelity, benchmarks
+    scripts): ids are the manifest's sample ids, since no model is handed this view."""
+    return DataView(
+        table["sample_id"].astype(str).tolist(), role, None, loader_factory,
+        sources=manifest_sources(root)(table), cache_keys=table["content_hash"].astype(str).tolist(),
+    )
