@@ -262,7 +262,7 @@ def rescore(
 
 @app.command("leaderboard")
 def leaderboard_cmd(
-    results: Annotated[Path, typer.Option("--results", help="Folder of run folders.")] = Path("results"),
+    results: Annotated[list[Path] | None, typer.Option("--results", help="Folder of run folders; repeat to join several (e.g. your results and leaderboards/records).")] = None,
     protocol: Annotated[str | None, typer.Option(help="name or name@version")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md|csv|latex|html")] = "md",
     output: Annotated[Path | None, typer.Option(help="Write here (atomically) instead of stdout.")] = None,
@@ -274,7 +274,7 @@ def leaderboard_cmd(
         from dfad_bench.validate import check_output_file
 
         check_output_file(output, "--output")
-    text = leaderboard(results, protocol, fmt, output, on_note=lambda m: err_console.print(f"[yellow]{m}[/]"))
+    text = leaderboard(results or [Path("results")], protocol, fmt, output, on_note=lambda m: err_console.print(f"[yellow]{m}[/]"))
     if output is None:
         sys.stdout.write(text)
     else:

@@ -477,3 +477,23 @@ def test_doc_table_markers_regenerate_and_catch_edits(results: Path, tmp_path: P
     assert update_docs(tmp_path, check=True) == [doc]
     with pytest.raises(DfadError, match="unknown table kind 'pie'"):
         regenerate("<!-- table:pie x -->\n<!-- /table -->", tmp_path, "Y.md")
+
+
+def test_leaderboard_joins_several_results_folders(results: Path, tmp_path: Path) -> None:
+    """A newcomer's fresh run beside a copy of the committed records lands on the same board; a
+    run present in both folders (same run id) counts once."""
+    import shutil
+
+    mine = tmp_path / "mine"
+    unseen = {"flow-a", "flow-b"}
+    _write(mine, _record("delta", 0, UNSEEN, {"flow-a": 0.5, "flow-b": 0.5, "gan-a": 0.9}, unseen))
+    shutil.copytree(results / UNSEEN / "alpha-s0", mine / UNSEEN / "alpha-s0-copy")
+    joined = leaderboard([results, mine], UNSEEN, "csv")
+    alone = leaderboard(results, UNSEEN, "csv")
+    assert ",delta," in joined and ",delta," not in alone
+
+    def alpha_row(text: str) -> str:
+        return next(line for line in text.splitlines() if ",alpha," in line)
+
+    # the copy is not a 4th seed: alpha's row (seed count, means, best marks aside) is unchanged
+    assert alpha_row(joined).split(",")[7] == alpha_row(alone).split(",")[7] == "3"

@@ -7,8 +7,9 @@ See docs/LEADERBOARD.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dfad_bench.atomic import write_text_atomic
 from dfad_bench.errors import DfadError
@@ -55,28 +56,38 @@ __all__ = [
 
 
 def leaderboard(
-    results_dir: Path = DEFAULT_RESULTS_DIR,
+    results_dir: Path | Sequence[Path] = DEFAULT_RESULTS_DIR,
     protocol: str | None = None,
     fmt: str = "md",
     output: Path | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> str:
-    """Render the boards of every complete run under ``results_dir``; write ``output`` atomically if given.
+    """Render the boards of every complete run under ``results_dir`` (one folder or several, e.g. a
+    fresh results folder and ``leaderboards/records``); write ``output`` atomically if given.
 
     ``protocol`` (``name`` or ``name@version``) keeps one protocol. Unfinished runs are not
     errors: each is passed to ``on_note`` (default: a logging warning), e.g. for the CLI to print.
     """
     if fmt not in FORMATS:
         raise DfadError(f"format {fmt!r}: expected one of {list(FORMATS)}")
-    loaded = load_records(results_dir)
-    for note in loaded.notes:
-        (on_note or _log.warning)(note)
-    if not loaded.records:
+    folders = [Path(results_dir)] if isinstance(results_dir, str | Path) else [Path(p) for p in results_dir]
+    records: dict[str, Any] = {}
+    n_skipped = 0
+    for folder in folders:
+        loaded = load_records(folder)
+        for note in loaded.notes:
+            (on_note or _log.warning)(note)
+        n_skipped += len(loaded.skipped)
+        for rec in loaded.records:
+            # The same run copied into two folders (e.g. a fresh run beside leaderboards/records)
+            # counts once; its run id names the spec, seed included.
+            records.setdefault(rec.run_id, rec)
+    if not records:
         raise DfadError(
-            f"{results_dir}: no complete run records (record.json with status 'complete'); "
-            f"{len(loaded.skipped)} unfinished run(s) skipped"
+            f"{', '.join(map(str, folders))}: no complete run records (record.json with status 'complete'); "
+            f"{n_skipped} unfinished run(s) skipped"
         )
-    text = render_boards(build_boards(loaded.records, protocol), fmt)
+    text = render_boards(build_boards(tuple(records.values()), protocol), fmt)
     if output is not None:
         write_text_atomic(output, text)
     return text
