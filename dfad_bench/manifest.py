@@ -44,6 +44,9 @@ class Manifest:
     root: Path
     hash: str
     taxonomy: Taxonomy = field(repr=False)
+    #: Files a dataset adapter found but had to leave out (``sample_id``, ``path``, ``reason``:
+    #: e.g. an unknown generator); the run reports them with the bad images.
+    excluded: tuple[dict[str, str], ...] = field(default=(), repr=False)
 
     @cached_property
     def samples_hash(self) -> str:

@@ -27,5 +27,12 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def config_root() -> Path:
+    """User settings (declared benchmarks). ``DFAD_BENCH_CONFIG`` overrides the platformdirs user
+    config directory."""
+    env = os.environ.get("DFAD_BENCH_CONFIG")
+    return Path(env) if env else Path(platformdirs.user_config_dir(APP_NAME))
+
+
 def default_results_dir() -> Path:
     return Path(os.environ.get("DFAD_BENCH_RESULTS", "results"))

@@ -183,6 +183,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
 
     t0 = time.perf_counter()
     table, bad = prescan_images(manifest)
+    bad = [BadInput(**e) for e in manifest.excluded] + bad  # files a dataset adapter left out
     if bad:
         if len(table) == 0:
             raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
