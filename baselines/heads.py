@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -140,6 +141,38 @@ class FeatureHeadsModel(BaseModel):
             score = next(r["val_primary"] for r in rows if r["candidate"] == label)
             ctx.log(f"{self.card.name}: {head} head {label} (val {self._metric[head]} {sig(score)})")
         return self
+
+    # -- export (dfad_bench/harness/export.py) -----------------------------------------------
+    def export_state(self) -> dict[str, Any] | None:
+        """Scaler and each head's coefficients as arrays (no pickles). Only linear heads of a
+        model without learned preprocessing export (others return None)."""
+        if type(self).fit_preprocess is not FeatureHeadsModel.fit_preprocess:
+            return None
+        if not all(isinstance(h, LogisticRegression) for h in self.heads_.values()):
+            return None
+        state: dict[str, Any] = {"scaler.mean": self.scaler_.mean_, "scaler.scale": self.scaler_.scale_}
+        for head, est in self.heads_.items():
+            # the head's classes as integers: 0/1 for detection, else positions in the level's seen classes
+            state[f"{head}.classes"] = (np.asarray(est.classes_, np.int64) if head == "detection" else
+                                        np.asarray([self.classes_[head].index(str(c)) for c in est.classes_], np.int64))
+            state[f"{head}.coef"], state[f"{head}.intercept"] = est.coef_, est.intercept_
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray], ctx: RunContext) -> None:
+        self.setup(ctx)
+        self.classes_ = {level: tuple(ctx.attribution_classes(level, open_vocabulary=False)) for level in ("family", "generator")}
+        self.scaler_ = StandardScaler()
+        self.scaler_.mean_, self.scaler_.scale_ = state["scaler.mean"], state["scaler.scale"]
+        self.scaler_.var_ = state["scaler.scale"] ** 2
+        self.scaler_.n_features_in_ = len(state["scaler.mean"])
+        self.heads_ = {}
+        for head in HEADS:
+            est = LogisticRegression()
+            idx = state[f"{head}.classes"]
+            est.classes_ = idx if head == "detection" else np.asarray([self.classes_[head][int(i)] for i in idx], dtype=object)
+            est.coef_, est.intercept_ = state[f"{head}.coef"], state[f"{head}.intercept"]
+            est.n_features_in_ = est.coef_.shape[1]
+            self.heads_[head] = est
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
         features = self.preprocess(self.raw_features(data, ctx))

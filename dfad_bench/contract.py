@@ -386,3 +386,16 @@ class BaseModel:
 
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # -- optional: export of the fitted model (dfad_bench/harness/export.py) ---------------------
+    def export_state(self) -> dict[str, Any] | None:
+        """The fitted state as ``{name: numpy array or torch tensor}`` (saved as safetensors, never
+        pickled), or None: this model cannot be exported (the default). Frozen encoders are not
+        part of it: they come back from the config. Called after ``fit``."""
+        return None
+
+    def load_state(self, state: dict[str, np.ndarray], ctx: RunContext) -> None:
+        """Restore what :meth:`export_state` returned into a fresh model built from the same config;
+        ``ctx`` is the seen-only context ``fit`` was given (label spaces, taxonomy, device), so
+        class lists need not be part of the state. After it, ``predict`` works as after ``fit``."""
+        raise DfadError(f"model {self.card.name}: cannot load an exported state (it exports none)")

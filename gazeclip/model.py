@@ -368,6 +368,30 @@ class GazeCLIP(BaseModel):
             out[f"level.{level}"] = np.array([index[value_of(level, g, ctx.taxonomy)] for g in gens], dtype=np.int64)
         return out
 
+    # ------------------------------------------------------------------ export
+    def export_state(self) -> dict[str, Any] | None:
+        """The trained network (``net.*``; the frozen CLIP and gaze encoders come back from the
+        config) and the train split's gaze statistics."""
+        state: dict[str, Any] = {f"net.{k}": v.detach().cpu() for k, v in self.net_.state_dict().items()}
+        if getattr(self, "gaze_standardizer_", None) is not None:
+            state["gaze_standardizer.mean"] = self.gaze_standardizer_.mean
+            state["gaze_standardizer.std"] = self.gaze_standardizer_.std
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray], ctx: RunContext) -> None:
+        c = self.config
+        self.prepare(ctx.device)
+        self.family_classes_ = tuple(ctx.label_spaces["family"].seen)
+        self.generator_classes_ = tuple(ctx.label_spaces["generator"].seen)
+        # fit's prompt builder is a function of the seen generators and their taxonomy: rebuilt, not stored
+        self.prompt_builder_ = PromptBuilder.fit(ctx.taxonomy, c["prompt_levels"], self.generator_classes_)
+        net = GazeCLIPNet(c, self._dims())
+        weights = {k[len("net."):]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net.")}
+        net.load_state_dict(weights, strict=True)
+        self.net_ = net.to(torch.device(ctx.device)).eval()
+        if "gaze_standardizer.mean" in state:
+            self.gaze_standardizer_ = GazeStandardizer(np.asarray(state["gaze_standardizer.mean"]), np.asarray(state["gaze_standardizer.std"]))
+
     # ------------------------------------------------------------------ predict
     def predict(self, data: DataView, ctx: RunContext) -> Predictions:
         device = torch.device(ctx.device)

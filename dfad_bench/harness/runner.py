@@ -104,6 +104,7 @@ class ModelOutcome:
     training: dict[str, Any]
     selection_rule: str
     isolation: str = "in-process (trusted run)"  # how the plug-in ran: trusted, sealed (bubblewrap) or unsealed (why)
+    model: Any = None  # the fitted model object (trusted runs only), for export_run_model
 
 
 def parse_overrides(items: list[str], model: str) -> dict[str, Any]:
@@ -330,6 +331,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
     full = RunContext(label_spaces=plan.split.label_spaces, taxonomy=plan.clean.taxonomy, seed=opts.seed, device=plan.device,
                       work_dir=plan.work_dir, config=dict(plan.config), num_workers=opts.num_workers, log=plan.log)
     known = full.seen_only()
+    fitted: Any = None
     if sealed:
         from dfad_bench.harness.sealed import run_sealed
 
@@ -349,6 +351,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
             predict_s = time.perf_counter() - t0
         training = training_summary(model)
         selection_rule, isolation = model.selection_rule, TRUSTED
+        fitted = model
     # Validated in the opaque id space, against the context each call was given.
     preds["val"].validate(views["val"].ids, known, card.open_vocabulary, opts.model)
     preds["test"].validate(views["test"].ids, full, card.open_vocabulary, opts.model)
@@ -361,6 +364,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
         training=training,
         selection_rule=selection_rule,
         isolation=isolation,
+        model=fitted,
     )
 
 
@@ -464,7 +468,32 @@ def run(opts: RunOptions) -> tuple[RunRecord, Path]:
         labelled = label_predictions(plan, outcome)
         record = build_record(plan, outcome, labelled)
         write_run(run_dir, record, labelled)
+        export_run_model(plan, outcome, record, run_dir)
         return record, run_dir
+
+
+def export_run_model(plan: RunPlan, outcome: ModelOutcome, record: RunRecord, run_dir: Path) -> Path | None:
+    """Export the fitted model into ``run_dir/model/`` (dfad_bench/harness/export.py): its
+    state, the seen context ``fit`` had, the val threshold and the training image size."""
+    if outcome.model is None:
+        return None
+    from collections import Counter
+
+    from dfad_bench.harness.export import export_model
+    from dfad_bench.harness.images import _source_size
+    from dfad_bench.harness.views import manifest_sources
+
+    train = split_table_with_labels(plan.clean.table, plan.split.roles[plan.split.roles["role"] == "train"])
+    sizes = Counter(_source_size(s) for s in manifest_sources(plan.clean.root)(train.head(256)))
+    width, height = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0] if sizes else (None, None)
+    ctx = RunContext(label_spaces=plan.split.label_spaces, taxonomy=plan.clean.taxonomy, seed=plan.opts.seed, device=plan.device,
+                     work_dir=plan.work_dir, config=dict(plan.config)).seen_only()
+    info = {"run_id": record.run_id, "model": record.model, "model_config": dict(plan.config), "open_vocabulary": plan.card.open_vocabulary,
+            "threshold": dict(record.threshold), "train_image_size": [width, height], "seed": plan.opts.seed,
+            "protocol": f"{record.protocol}@{record.protocol_version}", "benchmark": record.benchmark, "samples_hash": record.samples_hash}
+    out = export_model(run_dir, outcome.model, ctx, info)
+    plan.log(f"model exported to {out}" if out else f"{record.model} exports no state (export_state): no model/ folder written")
+    return out
 
 
 def split_table_with_labels(table: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
