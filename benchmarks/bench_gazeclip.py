@@ -64,7 +64,7 @@ def _encoders(backbone_name: str, gaze_name: str, device: str, tmp: Path):
     try:
         gaze = create_gaze_encoder(gaze_name, device=device)
     except DfadError as exc:
-        from dfad_bench.perception.gaze.mini import (
+        from dfad_mini.gaze import (
             DEFAULT_CONFIG,
             GazeMiniEncoder,
             GazeMiniNet,

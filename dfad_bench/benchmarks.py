@@ -7,13 +7,13 @@ package would) or with :func:`register_benchmark`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dfad_bench.errors import DfadError
-from dfad_bench.manifest import Manifest, load_manifest
+from dfad_bench.manifest import Manifest, check_manifest_files, load_manifest
 from dfad_bench.registry import BENCHMARK_ENTRY_POINT_GROUP, Registry, _import_ref, instance_check, is_target
 
 DEFAULT_BENCHMARK = "mini"
@@ -26,18 +26,22 @@ class BenchmarkSpec:
     ``resolve``: a ``"module:function"`` target (imported only when used) or a callable returning
     the manifest path, building the benchmark first if it needs to. ``describe`` (optional):
     the same, returning extra columns for ``dfad-bench list benchmarks`` (status, path, samples,
-    families, generators); it must not build anything.
+    families, generators); it must not build anything. ``private_paths`` (optional): the same,
+    returning the files and folders a sealed run must hide from the model (e.g. the code and
+    weights that generate the benchmark); a folder is covered with an empty one, a file with an
+    empty file.
     """
 
     name: str
     description: str
     resolve: str | Callable[[], str | Path]
     describe: str | Callable[[], dict[str, Any]] | None = None
+    private_paths: str | Callable[[], Iterable[str | Path]] | None = None
 
     def __post_init__(self) -> None:
-        for field in ("resolve", "describe"):
+        for field in ("resolve", "describe", "private_paths"):
             value = getattr(self, field)
-            if value is None and field == "describe":
+            if value is None and field != "resolve":
                 continue
             if not (callable(value) or is_target(value)):
                 raise ValueError(f"benchmark {self.name!r}: {field} must be a callable or 'package.module:function', got {value!r}")
@@ -57,6 +61,10 @@ class BenchmarkSpec:
     def describe_row(self) -> dict[str, Any]:
         return dict(self._call("describe")) if self.describe is not None else {}
 
+    def hidden_paths(self) -> list[Path]:
+        """The paths a sealed run hides (``private_paths``), or none."""
+        return [Path(p) for p in self._call("private_paths")] if self.private_paths is not None else []
+
 
 BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark", BENCHMARK_ENTRY_POINT_GROUP, check=instance_check(BenchmarkSpec))
 
@@ -72,6 +80,13 @@ def is_manifest_path(ref: str) -> bool:
 def resolve_benchmark(ref: str | None, check_files: bool = False) -> tuple[str, Manifest]:
     """Return (benchmark name, manifest). A path-like ref is never mistaken for a name."""
     ref = ref or DEFAULT_BENCHMARK
+    from dfad_bench.datasets import resolve_adapted
+
+    adapted = resolve_adapted(ref, registered=ref in BENCHMARKS)  # ADAPTER:PATH or a declared name
+    if adapted is not None:
+        if check_files:
+            check_manifest_files(adapted[1])
+        return adapted
     if is_manifest_path(ref):
         path = Path(ref)
         if path.is_dir():
@@ -82,7 +97,8 @@ def resolve_benchmark(ref: str | None, check_files: bool = False) -> tuple[str, 
             path = found[0]
         return str(path), load_manifest(path, check_files=check_files)
     if ref not in BENCHMARKS:
-        raise DfadError(f"{BENCHMARKS.unknown(ref)}; pass a registered name or a manifest path (.parquet/.csv)")
+        raise DfadError(f"{BENCHMARKS.unknown(ref)}; pass a registered name, a name declared with `benchmarks add`, "
+                        "ADAPTER:PATH (`list adapters`) or a manifest path (.parquet/.csv)")
     spec = BENCHMARKS.get(ref)
     return spec.name, load_manifest(spec.manifest_path(), check_files=check_files)
 

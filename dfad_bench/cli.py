@@ -15,10 +15,8 @@ from rich.table import Table
 from dfad_bench.errors import DfadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark harness for fine-grained deepfake attribution and detection.")
-mini_app = typer.Typer(no_args_is_help=True, help="The embedded DFAD-Mini benchmark: build, preview, train its models.")
 analyze_app = typer.Typer(no_args_is_help=True, help="Analyses of a benchmark.")
 audit_app = typer.Typer(no_args_is_help=True, help="Audits of a benchmark (file-level shortcuts).")
-app.add_typer(mini_app, name="mini")
 
 
 @app.callback()
@@ -32,6 +30,44 @@ def _global_options(
     set_quiet(quiet)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(audit_app, name="audit")
+
+from dfad_bench.cli_benchmarks import app as benchmarks_app  # noqa: E402 - light (typer only)
+
+app.add_typer(benchmarks_app, name="benchmarks")
+from dfad_bench.cli_predict import predict_cmd  # noqa: E402 - light (typer only)
+
+app.command("predict")(predict_cmd)
+
+
+def _add_broken_group(target: typer.Typer, name: str, error: str) -> None:
+    """Stands in for a plug-in command group that cannot be loaded: listed in --help with its
+    error, and running it (whatever follows) is that one-line error; the other commands work."""
+
+    @target.command(name, help=f"(broken plug-in) {error}", add_help_option=False,
+                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def _fail() -> None:
+        raise DfadError(error)
+
+
+def add_plugin_groups(target: typer.Typer) -> None:
+    """Add every command group registered in the ``dfad_bench.cli`` entry-point group (a typer app
+    named after its entry point; DFAD-Mini adds ``mini``). Group modules must stay light to
+    import: the CLI loads them on every start."""
+    from dfad_bench.registry import CLI_GROUPS
+
+    taken = {c.name for c in target.registered_commands} | {g.name for g in target.registered_groups}
+    for name in CLI_GROUPS.names():
+        if name in taken:  # a built-in command keeps its name; the plug-in's group is left out
+            continue
+        try:
+            group = CLI_GROUPS.get(name)
+        except DfadError as exc:
+            _add_broken_group(target, name, str(exc))
+            continue
+        target.add_typer(group, name=name)
+
+
+add_plugin_groups(app)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -219,6 +255,7 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
     board: Annotated[bool, typer.Option("--board", help="A run meant for the committed board: refuses a dirty git tree (recorded).")] = False,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="With --board: accept uncommitted changes (recorded).")] = False,
+    test_benchmark: Annotated[str | None, typer.Option(help="Cross-dataset: train/val from --benchmark, test on all of this benchmark (docs/PROTOCOLS.md).")] = None,
 ) -> None:
     """Train and score a model on a protocol; store record.json and predictions.parquet."""
     if quiet:  # also silences bars drawn outside the run context (feature encoding)
@@ -231,7 +268,7 @@ def run(
     opts = RunOptions(
         model=model, protocol=protocol, benchmark=benchmark, seed=seed, results_dir=results,
         overrides=parse_overrides(set_ or [], model), device=device, num_workers=num_workers, fresh=fresh,
-        n_bootstrap=n_bootstrap, quiet=quiet, board=board, allow_dirty=allow_dirty,
+        n_bootstrap=n_bootstrap, quiet=quiet, board=board, allow_dirty=allow_dirty, test_benchmark=test_benchmark,
     )
     record, run_dir = run_model(opts)
     table = Table(title=f"{record.model} on {record.protocol}@{record.protocol_version} ({record.benchmark}, seed {record.seed})")
@@ -310,90 +347,6 @@ def submit(
         table.add_row(r["protocol"], str(r["seed"]), f(r["detection_auc_mean_unseen"]), f(r["attribution_acc_family"]))
     console.print(table)
     console.print(f"bundle: {output}")
-
-
-@mini_app.command("build")
-def mini_build(
-    force: Annotated[bool, typer.Option(help="Rebuild even if a valid build exists.")] = False,
-    seed: Annotated[int, typer.Option(help="Build seed.")] = 0,
-    device: Annotated[str, typer.Option(help="Device for sampling the generators (cpu or cuda).")] = "cpu",
-) -> None:
-    """Generate DFAD-Mini from the committed weights into the user cache (reused when valid)."""
-    import time
-
-    from dfad_bench.mini.build import build_mini, build_summary, compare_with_pinned
-    from dfad_bench.validate import check_device
-
-    device = check_device(device)  # before the (cached) build is looked at
-    t0 = time.perf_counter()
-    path = build_mini(seed=seed, force=force, device=device)
-    summary = build_summary(path)
-    pinned = compare_with_pinned(path)
-    table = Table(title=f"DFAD-Mini ({path.parent})")
-    table.add_column("generator")
-    table.add_column("images", justify="right")
-    for g, n in sorted(summary["counts"].items()):
-        table.add_row(g, str(n))
-    console.print(table)
-    console.print(f"manifest {path} (hash {summary['manifest_hash'][:12]}), {time.perf_counter() - t0:.1f} s")
-    (console if pinned.matches else err_console).print(pinned.message(), markup=False)
-
-
-@mini_app.command("check")
-def mini_check(full: Annotated[bool, typer.Option(help="Hash every image (slower).")] = False) -> None:
-    """Check the cached DFAD-Mini build; exit 1 with the reason when it is missing or corrupted, or
-    when its samples hash is not the one pinned beside the weights (it would not join the board)."""
-    from dfad_bench.mini.build import check_mini_build, compare_with_pinned, mini_root
-
-    problem = check_mini_build(mini_root(), full=full)
-    if problem:
-        err_console.print(f"DFAD-Mini at {mini_root()}: {problem}")
-        raise typer.Exit(1)
-    pinned = compare_with_pinned(mini_root() / "manifest.parquet")
-    if not pinned.matches:
-        err_console.print(f"DFAD-Mini at {mini_root()}: files ok, but {pinned.message()}", markup=False)
-        raise typer.Exit(1)
-    console.print(f"DFAD-Mini at {mini_root()}: ok, {pinned.message()}", markup=False)
-
-
-@mini_app.command("preview")
-def mini_preview(
-    output: Annotated[Path, typer.Option(help="PNG contact sheet to write.")] = Path("mini_preview.png"),
-    per_generator: Annotated[int, typer.Option(help="Images per generator.")] = 16,
-) -> None:
-    """Write a PNG contact sheet with samples of every generator (builds the benchmark if needed)."""
-    from dfad_bench.mini.build import ensure_mini_built
-    from dfad_bench.mini.preview import write_preview
-
-    path = write_preview(output, ensure_mini_built(), per_generator=per_generator)
-    console.print(f"wrote {path}")
-
-
-_PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
-
-
-@mini_app.command("train-generators", context_settings=_PASS, add_help_option=False)
-def mini_train_generators(ctx: typer.Context) -> None:
-    """Train the generator zoo (arguments of python -m dfad_bench.mini.train; --help lists them)."""
-    from dfad_bench.mini.train import main as train_main
-
-    raise typer.Exit(train_main(list(ctx.args)) or 0)
-
-
-@mini_app.command("pretrain-clip", context_settings=_PASS, add_help_option=False)
-def mini_pretrain_clip(ctx: typer.Context) -> None:
-    """Pretrain clip-mini on pristine renders (arguments of python -m dfad_bench.backbones.clip_mini_pretrain)."""
-    from dfad_bench.backbones.clip_mini_pretrain import main as clip_main
-
-    raise typer.Exit(clip_main(list(ctx.args)) or 0)
-
-
-@mini_app.command("pretrain-gaze", context_settings=_PASS, add_help_option=False)
-def mini_pretrain_gaze(ctx: typer.Context) -> None:
-    """Train gaze-mini on pristine renders (arguments of python -m dfad_bench.perception.gaze.mini)."""
-    from dfad_bench.perception.gaze.mini import main as gaze_main
-
-    raise typer.Exit(gaze_main(list(ctx.args)) or 0)
 
 
 @analyze_app.command("gaze")

@@ -44,6 +44,7 @@ BENCHMARK_ENTRY_POINT_GROUP = "dfad_bench.benchmarks"
 BACKBONE_ENTRY_POINT_GROUP = "dfad_bench.backbones"
 GAZE_ENTRY_POINT_GROUP = "dfad_bench.gaze_encoders"
 METRIC_ENTRY_POINT_GROUP = "dfad_bench.metrics"
+CLI_ENTRY_POINT_GROUP = "dfad_bench.cli"  # typer apps added as `dfad-bench NAME ...` command groups
 ENTRY_POINT_GROUP = MODEL_ENTRY_POINT_GROUP  # the models' group, kept under its old name
 
 
@@ -302,3 +303,18 @@ def get_model_card(name: str) -> ModelCard:
 
 def create_model(name: str, config: dict[str, Any] | None = None) -> Any:
     return MODELS.create(name, config)
+
+
+# --------------------------------------------------------------------------- CLI command groups
+
+
+def _check_typer_app(name: str, obj: Any) -> Any:
+    import typer
+
+    if not isinstance(obj, typer.Typer):
+        raise TypeError(f"target must be a typer.Typer, got {type(obj).__name__}")
+    return obj
+
+
+#: Command groups plug-ins add to the ``dfad-bench`` CLI (DFAD-Mini: ``mini``).
+CLI_GROUPS: Registry[Any] = Registry("command group", CLI_ENTRY_POINT_GROUP, check=_check_typer_app)

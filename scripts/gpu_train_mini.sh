@@ -13,9 +13,9 @@ ZOO_S=${ZOO_S:-280}
 CLIP_S=${CLIP_S:-200}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, open_clip; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'open_clip', open_clip.__version__)" >> "$OUT/gpu.txt" 2>&1
-( python3 -m dfad_bench.backbones.clip_mini_pretrain --device cuda --time-budget-s "$CLIP_S" --batch-size 512 \
+( python3 -m dfad_mini.clip_pretrain --device cuda --time-budget-s "$CLIP_S" --batch-size 512 \
     --out "$OUT/clip" --work-dir /tmp/clipwork --workers 6 > "$OUT/clip.log" 2>&1; echo "clip rc=$?" >> "$OUT/clip.log" ) &
-python3 -m dfad_bench.mini.train --device cuda --all --total-time-s "$ZOO_S" --out /tmp/zoo --bundle "$OUT/zoo" --workers 10 \
+python3 -m dfad_mini.train --device cuda --all --total-time-s "$ZOO_S" --out /tmp/zoo --bundle "$OUT/zoo" --workers 10 \
     > "$OUT/zoo.log" 2>&1
 echo "zoo rc=$?" >> "$OUT/zoo.log"
 wait

@@ -187,7 +187,7 @@ def test_strict_loading_reports_keys(tiny_archs: Path, tmp_path: Path) -> None:
 
 def test_missing_project_weights_names_file_and_command(tmp_path: Path) -> None:
     spec = BackboneSpec("clip-mini", str(tmp_path / "clip-mini.safetensors"), "project")
-    with pytest.raises(DfadError, match=r"clip-mini\.safetensors.*python -m dfad_bench\.backbones\.clip_mini_pretrain"):
+    with pytest.raises(DfadError, match=r"clip-mini\.safetensors.*python -m dfad_mini\.clip_pretrain"):
         create_backbone(spec)
 
 
@@ -259,7 +259,7 @@ def test_fingerprint_stable_and_content_based(tiny_archs: Path, tmp_path: Path) 
 
 # ----------------------------------------------------------------------------- clip-mini
 def test_clip_mini_pretrain_smoke_and_resume(tmp_path: Path) -> None:
-    from dfad_bench.backbones.clip_mini_pretrain import pretrain_clip_mini
+    from dfad_mini.clip_pretrain import pretrain_clip_mini
 
     kw = dict(device="cpu", batch_size=8, out_dir=tmp_path / "out", work_dir=tmp_path / "work",
               n_train=40, eval_n=16, data="random", checkpoint_every=50)
@@ -276,7 +276,7 @@ def test_clip_mini_pretrain_smoke_and_resume(tmp_path: Path) -> None:
 
 def test_render_cache_round_trip_loads_without_pickle(tmp_path: Path) -> None:
     """A resumed pretraining run reloads its renders from the work folder (allow_pickle=False)."""
-    from dfad_bench.backbones.clip_mini_pretrain import _cached_data, build_text_table
+    from dfad_mini.clip_pretrain import _cached_data, build_text_table
 
     first = _cached_data(tmp_path, 3, 5, "render", workers=1)
     again = _cached_data(tmp_path, 3, 5, "render", workers=1)

@@ -734,7 +734,7 @@ def test_long_work_shows_bars_with_rate_and_eta_on_a_terminal(bench, tmp_path, m
 
 def test_mini_build_stages_advance_the_bar():
     """The build records seconds per stage (render, each generator); each record advances the bar."""
-    from dfad_bench.mini.build import _StageClock
+    from dfad_mini.build import _StageClock
 
     stages: dict[str, float] = {}
     ticks: list[int] = []

@@ -19,7 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from dfad_bench.errors import DfadError
 from dfad_bench.manifest import load_manifest
-from dfad_bench.mini.build import (
+from dfad_mini.build import (
     BUILD_CODE_VERSION,
     EXPECTED_BUILD_FILE,
     MINI_NAME,
@@ -29,9 +29,9 @@ from dfad_bench.mini.build import (
     compare_with_pinned,
     pinned_samples_hash,
 )
-from dfad_bench.mini.finalize import decode_image, finalize_image, png_chunk_types
-from dfad_bench.mini.manipulations import MASK_SCALE_RANGE, eye_edit, eye_mask, face_swap, inner_face_mask
-from dfad_bench.mini.renderer import render_training_set
+from dfad_mini.finalize import decode_image, finalize_image, png_chunk_types
+from dfad_mini.manipulations import MASK_SCALE_RANGE, eye_edit, eye_mask, face_swap, inner_face_mask
+from dfad_mini.renderer import render_training_set
 
 TINY = {"n_identities": 6, "images_per_identity": 2, "fakes_per_generator": 4, "seed": 0}
 
@@ -305,7 +305,7 @@ def test_a_different_build_is_reported_plainly(built: Path, tmp_path: Path, monk
     """mini check exits 1 and says expected X, got Y and what it means; a match says ok."""
     from typer.testing import CliRunner
 
-    import dfad_bench.mini.build as mb
+    import dfad_mini.build as mb
     from dfad_bench.cli import app
 
     actual = compare_with_pinned(built).actual

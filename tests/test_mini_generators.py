@@ -17,15 +17,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from dfad_bench.errors import DfadError  # noqa: E402
-from dfad_bench.mini.generators import (  # noqa: E402
+from dfad_mini.generators import (  # noqa: E402
     MINI_GENERATORS,
     get_mini_spec,
     load_mini_generator,
     trainable_generators,
 )
-from dfad_bench.mini.generators.latent import is_latent  # noqa: E402
-from dfad_bench.mini.generators.weightfile import save_weights  # noqa: E402
-from dfad_bench.mini.train import (  # noqa: E402
+from dfad_mini.generators.latent import is_latent  # noqa: E402
+from dfad_mini.generators.weightfile import save_weights  # noqa: E402
+from dfad_mini.train import (  # noqa: E402
     create_trainer,
     export_weights,
     install_bundle,
@@ -240,13 +240,13 @@ def test_missing_weights_name_the_file_and_the_command(tmp_path):
         load_mini_generator("mini-fm-dit", weights_dir=tmp_path)
     msg = str(err.value)
     assert str(tmp_path / "mini-fm-dit.safetensors") in msg
-    assert "python -m dfad_bench.mini.train --only mini-fm-dit" in msg
+    assert "python -m dfad_mini.train --only mini-fm-dit" in msg
     with pytest.raises(DfadError, match="mini-resgan"):
         load_mini_generator("mini-swap", weights_dir=tmp_path)
 
 
 def test_parallel_rendering_matches_the_renderer():
-    from dfad_bench.mini.renderer import render_training_set
+    from dfad_mini.renderer import render_training_set
 
     assert np.array_equal(render_training_images(10, 1000, workers=2, ids_per_task=1),
                           render_training_set(10, 1000).images)
@@ -258,7 +258,7 @@ def test_cli_trains_exports_bundles_and_installs(tmp_path):
                "--grid-samples", "4", "--out", str(out), "--bundle", str(tmp_path / "bundle"), "--log-every", "1"])
     assert rc == 0
     side = json.loads((out / "weights" / "mini-dcgan.json").read_text())
-    assert side["command"].startswith("python -m dfad_bench.mini.train --only mini-dcgan")
+    assert side["command"].startswith("python -m dfad_mini.train --only mini-dcgan")
     assert side["training_data"]["n"] == 8 and side["steps"] == 2
     summary = json.loads((out / "summary.json").read_text())
     assert summary["generators"]["mini-dcgan"]["steps"] == 2
@@ -316,13 +316,13 @@ def test_samplers_with_the_exact_denoiser_reproduce_gaussian_data(name, tmp_path
 
 
 def image_generators_for_test(n: int):
-    from dfad_bench.mini.generators.common import image_generators
+    from dfad_mini.generators.common import image_generators
 
     return image_generators(0, 0, n)
 
 
 def test_keep_going_trains_the_others_and_reports_the_failure(tmp_path, tiny_images, monkeypatch):
-    import dfad_bench.mini.train as train_mod
+    import dfad_mini.train as train_mod
 
     real = train_mod.train_generator
 
@@ -343,7 +343,7 @@ def test_keep_going_trains_the_others_and_reports_the_failure(tmp_path, tiny_ima
 
 @pytest.mark.parametrize("path", ["cosine", "linear"])
 def test_preconditioning_is_the_linear_estimate_of_v_and_its_residual_std(path):
-    from dfad_bench.mini.generators.denoising import precondition
+    from dfad_mini.generators.denoising import precondition
 
     g = torch.Generator().manual_seed(0)
     sd = 0.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfad_bench.mini.face_geometry import head_rotation, pitchyaw_to_vector, vector_to_pitchyaw
-from dfad_bench.mini.renderer import (
+from dfad_mini.face_geometry import head_rotation, pitchyaw_to_vector, vector_to_pitchyaw
+from dfad_mini.renderer import (
     RenderBatch,
     caption_for,
     render_faces,

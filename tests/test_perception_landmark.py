@@ -51,7 +51,7 @@ def test_real_photo_and_no_face(encoder):
 
 @needs_mediapipe
 def test_yaw_tracks_ground_truth_on_mini_renders(encoder):
-    render = pytest.importorskip("dfad_bench.mini.renderer")
+    render = pytest.importorskip("dfad_mini.renderer")
     batch = render.render_training_set(48, seed=24680)
     out = encoder.encode(batch.images)
     flipped = encoder.encode(np.ascontiguousarray(batch.images[:, :, ::-1]))

@@ -5,10 +5,10 @@ import pytest
 from safetensors import safe_open
 
 from dfad_bench.errors import DfadError
-from dfad_bench.perception.gaze import mini
+from dfad_mini import gaze as mini
 from dfad_bench.perception.gaze.base import angular_error_deg, create_gaze_encoder
 
-render = pytest.importorskip("dfad_bench.mini.renderer")
+render = pytest.importorskip("dfad_mini.renderer")
 
 
 def test_network_is_small_and_shaped():

@@ -41,7 +41,7 @@ def test_a_duplicate_gaze_encoder_entry_point_breaks_only_that_name(monkeypatch)
 
     import dfad_bench.registry as registry
 
-    target = "dfad_bench.perception.gaze.mini:GazeMiniEncoder"
+    target = "dfad_mini.gaze:GazeMiniEncoder"
     points = [EntryPoint("gaze-mini", target, GAZE_ENCODERS.group), EntryPoint("gaze-mini", target, GAZE_ENCODERS.group),
               EntryPoint("zz-later", target, GAZE_ENCODERS.group)]
     monkeypatch.setattr(registry, "entry_points", lambda group: [p for p in points if p.group == group])
@@ -57,8 +57,8 @@ def test_a_duplicate_gaze_encoder_entry_point_breaks_only_that_name(monkeypatch)
 
 def test_one_weights_folder_for_all_of_dfad_minis_weights(tmp_path):
     code = (
-        "from dfad_bench.backbones import BACKBONES; from dfad_bench.perception.gaze.mini import default_weights_path; "
-        "from dfad_bench.mini.generators import weights_path; "
+        "from dfad_bench.backbones import BACKBONES; from dfad_mini.gaze import default_weights_path; "
+        "from dfad_mini.generators import weights_path; "
         "print(BACKBONES.get('clip-mini').weights.parent, default_weights_path().parent, weights_path('mini-dcgan').parent)"
     )
     env = {**os.environ, "DFAD_BENCH_MINI_WEIGHTS": str(tmp_path)}

@@ -20,7 +20,6 @@ from dfad_bench.registry import BACKBONE_ENTRY_POINT_GROUP, Registry, did_you_me
 
 SourceKind = Literal["hub", "local", "project"]
 
-CONFIG_DIR = Path(__file__).parent / "configs"  # open_clip JSON configs of project architectures
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 

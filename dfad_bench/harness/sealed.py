@@ -46,10 +46,6 @@ SEALED = "sealed (bubblewrap)"
 CHILD_MODULE = "dfad_bench.harness.sealed_child"
 #: Environment variables the child keeps (values from the parent), besides the ones set here.
 PASS_ENV = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
-#: DFAD-Mini's builder and renderer (masked in the sandbox; mini/plugin.py, which names clip-mini and
-#: gaze-mini, stays: models use those encoders).
-MINI_BUILDER_MODULES = ("build.py", "renderer.py", "face_drawing.py", "face_geometry.py", "face_params.py", "manipulations.py",
-                        "finalize.py", "train.py", "preview.py")
 #: Fixed modification time of staged files (file times must not order the samples).
 STAGE_MTIME = 0
 
@@ -127,6 +123,21 @@ def _plugin_roots(factory: str) -> list[Path]:
     return [origin.parent] if origin.name == "__init__.py" else [origin]
 
 
+def benchmark_private_paths() -> list[Path]:
+    """The ``private_paths`` of every registered benchmark. A benchmark plug-in that cannot be
+    loaded is skipped (no run can use it); one whose ``private_paths`` fails stops the run."""
+    from dfad_bench.benchmarks import BENCHMARKS
+
+    paths: list[Path] = []
+    for name in BENCHMARKS.names():
+        try:
+            spec = BENCHMARKS.get(name)
+        except DfadError:
+            continue
+        paths += spec.hidden_paths()
+    return paths
+
+
 def hidden_paths(plan: Any) -> tuple[list[Path], list[Path]]:
     """(folders to cover with an empty tmpfs, files to cover with /dev/null) inside the sandbox."""
     import dfad_bench
@@ -143,17 +154,11 @@ def hidden_paths(plan: Any) -> tuple[list[Path], list[Path]]:
     source = getattr(plan.manifest, "source", None)
     if source and Path(str(source)).exists():
         folders.append(Path(str(source)).parent)
-    mini = Path(dfad_bench.__file__).resolve().parent / "mini"
     files: list[Path] = []
-    if mini.is_dir():
-        from dfad_bench.mini.plugin import weights_dir
-
-        # DFAD-Mini's generators, where they load from (DFAD_BENCH_MINI_WEIGHTS) and in the package
-        # (clip-mini, gaze-mini stay: models use them)
-        for folder in sorted({weights_dir().resolve(), (mini / "weights").resolve()}):
-            files += sorted(folder.glob("mini-*"))
-        files += [mini / name for name in MINI_BUILDER_MODULES] + sorted((mini / "generators").glob("*.py"))
-        folders += sorted(mini.rglob("__pycache__"))  # compiled renderer code
+    # What each registered benchmark keeps private (DFAD-Mini: its renderer, builder and generator
+    # weights), all of them, not only the run's: a model must not regenerate any benchmark.
+    for private in benchmark_private_paths():
+        (folders if private.is_dir() else files).append(private)
     needed = [Path(sys.prefix).resolve(), Path(dfad_bench.__file__).resolve().parent]
     out = []
     for f in folders:

@@ -1,5 +1,5 @@
 """The DFAD-Mini generator zoo: real small generative models (GAN, diffusion, flow matching)
-trained by :mod:`dfad_bench.mini.train` on procedurally rendered faces.
+trained by :mod:`dfad_mini.train` on procedurally rendered faces.
 
 ``MINI_GENERATORS`` is the one place that holds the mini taxonomy (name -> family, forgery type,
 architecture, training recipe, weights file), manipulations included; ``load_mini_generator``
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dfad_bench.errors import DfadError
-from dfad_bench.mini.generators.common import MiniGenerator, MiniGeneratorSpec, TrainConfig
 from dfad_bench.registry import did_you_mean
+from dfad_mini.generators.common import MiniGenerator, MiniGeneratorSpec, TrainConfig
 
 __all__ = [
     "MINI_GENERATORS", "MiniGenerator", "MiniGeneratorSpec", "TrainConfig", "default_weights_dir",
@@ -67,7 +67,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-dcgan", family="gan", forgery_type="efs", kind="dcgan",
             description="a small DCGAN with transposed convolutions, trained with a non-saturating loss",
-            architecture="dfad_bench.mini.generators.gan_nets:DCGANGenerator",
+            architecture="dfad_mini.generators.gan_nets:DCGANGenerator",
             arch_config={"z_dim": 100, "ngf": 32, "ndf": 32},
             train_config=TrainConfig(lr=2e-4, betas=(0.5, 0.999), batch_size_cuda=128, batch_size_cpu=64,
                                      steps_cuda=40000, steps_cpu=3000, time_share=0.5),
@@ -76,7 +76,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-resgan", family="gan", forgery_type="efs", kind="resgan",
             description="a small residual GAN with upsampling convolutions, hinge loss and a spectrally normalised discriminator",
-            architecture="dfad_bench.mini.generators.gan_nets:ResGANGenerator",
+            architecture="dfad_mini.generators.gan_nets:ResGANGenerator",
             arch_config={"z_dim": 128, "g_channels": [192, 128, 96, 64, 32], "d_channels": [32, 64, 128, 256]},
             train_config=TrainConfig(lr=2e-4, betas=(0.0, 0.9), ema_decay=0.999, batch_size_cuda=128,
                                      batch_size_cpu=32, steps_cuda=40000, steps_cpu=3000, time_share=1.2,
@@ -86,7 +86,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-ddpm", family="diffusion", forgery_type="efs", kind="ddpm",
             description="a small latent denoising diffusion model (its own autoencoder) with ancestral sampling",
-            architecture="dfad_bench.mini.generators.unet:UNet",
+            architecture="dfad_mini.generators.unet:UNet",
             arch_config=_UNET_LATENT_DDPM, sampler_config={"steps": 12, "time_power": 2.0},
             train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.3, extra=_AE_TRAIN),
             weights_file="mini-ddpm.safetensors", reference="Ho et al., NeurIPS 2020; v-prediction: Salimans & Ho, ICLR 2022",
@@ -94,7 +94,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-ldm", family="diffusion", forgery_type="efs", kind="ldm",
             description="a small latent diffusion model: a convolutional autoencoder and a diffusion UNet in its latent space, DDIM sampling",
-            architecture="dfad_bench.mini.generators.unet:UNet",
+            architecture="dfad_mini.generators.unet:UNet",
             arch_config=_UNET_LATENT, sampler_config={"steps": 8, "time_power": 2.0},
             train_config=TrainConfig(**_DENOISER_TRAIN, time_share=0.9,
                                      extra={"ae_share": 0.3, "ae_steps_ratio": 0.5, "ae_lr": 1e-3}),
@@ -103,7 +103,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-fm-unet", family="flow", forgery_type="efs", kind="fm-unet",
             description="a small latent rectified-flow (flow matching) model with a UNet velocity network and an Euler solver",
-            architecture="dfad_bench.mini.generators.unet:UNet",
+            architecture="dfad_mini.generators.unet:UNet",
             arch_config=_UNET_LATENT_FLOW, sampler_config={"steps": 8, "solver": "euler", "time_power": 2.0},
             train_config=TrainConfig(**_DENOISER_TRAIN, time_share=1.2, extra=_AE_TRAIN),
             weights_file="mini-fm-unet.safetensors", reference="Liu et al., ICLR 2023; Lipman et al., ICLR 2023",
@@ -111,7 +111,7 @@ MINI_GENERATORS: dict[str, MiniGeneratorSpec] = {
         _spec(
             name="mini-fm-dit", family="flow", forgery_type="efs", kind="fm-dit",
             description="a small latent flow-matching diffusion transformer (DiT) with adaLN time conditioning and a Heun solver",
-            architecture="dfad_bench.mini.generators.dit:DiT",
+            architecture="dfad_mini.generators.dit:DiT",
             arch_config=_DIT, sampler_config={"steps": 6, "solver": "heun", "time_power": 2.0},
             train_config=TrainConfig(**{**_DENOISER_TRAIN, "lr": 5e-4}, time_share=1.3,
                                      extra={"autoencoder_from": "mini-fm-unet"}),
@@ -145,8 +145,8 @@ def get_mini_spec(name: str) -> MiniGeneratorSpec:
 
 
 def default_weights_dir() -> Path:
-    """``dfad_bench/mini/weights`` (``DFAD_BENCH_MINI_WEIGHTS`` overrides it): :func:`dfad_bench.mini.plugin.weights_dir`."""
-    from dfad_bench.mini.plugin import weights_dir
+    """``dfad_mini/weights`` (``DFAD_BENCH_MINI_WEIGHTS`` overrides it): :func:`dfad_mini.plugin.weights_dir`."""
+    from dfad_mini.plugin import weights_dir
 
     return weights_dir()
 
@@ -161,14 +161,14 @@ def weights_path(name: str, weights_dir: str | os.PathLike[str] | None = None) -
 
 def load_mini_generator(name: str, device: str = "cpu", weights_dir: str | os.PathLike[str] | None = None) -> MiniGenerator:
     """Load ``name``'s fp16 safetensors (upcast to fp32) into a sampler on ``device``."""
-    from dfad_bench.mini.generators.weightfile import load_weights
+    from dfad_mini.generators.weightfile import load_weights
 
     spec = get_mini_spec(name)
     path = weights_path(name, weights_dir)
     if not path.is_file():
         raise DfadError(
             f"weights of {name} not found at {path}; train them with "
-            f"`python -m dfad_bench.mini.train --only {name} --weights-dir {path.parent}` "
+            f"`python -m dfad_mini.train --only {name} --weights-dir {path.parent}` "
             f"(a GPU makes it minutes: add --device cuda)"
         )
     tensors, config = load_weights(path, device)
@@ -184,9 +184,9 @@ def load_mini_generator(name: str, device: str = "cpu", weights_dir: str | os.Pa
 
 
 def _sampler_class(kind: str) -> Any:
-    from dfad_bench.mini.generators.diffusion import DDPMSampler, LDMSampler
-    from dfad_bench.mini.generators.flow import FlowSampler
-    from dfad_bench.mini.generators.gan import GanSampler
+    from dfad_mini.generators.diffusion import DDPMSampler, LDMSampler
+    from dfad_mini.generators.flow import FlowSampler
+    from dfad_mini.generators.gan import GanSampler
 
     table: Mapping[str, Any] = {
         "dcgan": GanSampler, "resgan": GanSampler, "ddpm": DDPMSampler, "ldm": LDMSampler,

@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from dfad_bench.mini.generators.dit import DiT
-from dfad_bench.mini.generators.unet import UNet
+from dfad_mini.generators.dit import DiT
+from dfad_mini.generators.unet import UNet
 
 
 def build_net(arch: Mapping[str, Any]) -> nn.Module:

@@ -1,7 +1,7 @@
 """DFAD-Mini face drawing: turns (identity, scene) into pixels and ground-truth landmarks.
 
 numpy only, vectorised over pixels; small features are computed inside windows around their
-projected position. See :mod:`dfad_bench.mini.renderer` for the model of the face.
+projected position. See :mod:`dfad_mini.renderer` for the model of the face.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dfad_bench.mini.face_geometry import (
+from dfad_mini.face_geometry import (
     dot3,
     ellipsoid_normal_camera,
     head_rotation,
@@ -24,7 +24,7 @@ from dfad_bench.mini.face_geometry import (
     surface_z,
     vector_to_pitchyaw,
 )
-from dfad_bench.mini.face_params import BACKGROUNDS, HAIR_STYLES, RGB, IdentityParams, SceneParams
+from dfad_mini.face_params import BACKGROUNDS, HAIR_STYLES, RGB, IdentityParams, SceneParams
 
 #: Internal render size = output size x SUPERSAMPLE, area-downsampled (anti-aliasing).
 SUPERSAMPLE = 2

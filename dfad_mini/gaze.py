@@ -10,7 +10,7 @@ It has no face detector: it assumes DFAD-Mini-style face-centred images (other s
 area-resized to 64x64), so every output is marked valid. Use ``eth-xgaze`` or ``landmark`` on
 photographs.
 
-Training: ``python -m dfad_bench.perception.gaze.mini --device cuda --time-budget-s 60 --out DIR``.
+Training: ``python -m dfad_mini.gaze --device cuda --time-budget-s 60 --out DIR``.
 bf16 autocast on CUDA only; checkpoints every ``ckpt_every`` steps and resumes from them; exports
 fp16 safetensors ``DIR/gaze-mini.safetensors`` + sidecar ``DIR/gaze-mini.json`` (config, seed,
 steps, device, command, loss curve, held-out angular error in degrees measured on the exported
@@ -19,10 +19,8 @@ fp16 weights).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -50,7 +48,7 @@ DEFAULT_CONFIG: dict[str, Any] = {"stem": 24, "stem_stride": 1, "widths": [32, 4
 
 
 def weights_dir() -> Path:
-    from dfad_bench.mini.plugin import weights_dir as mini_weights_dir
+    from dfad_mini.plugin import weights_dir as mini_weights_dir
 
     return mini_weights_dir()
 
@@ -128,7 +126,7 @@ def load_gaze_mini(path: Path, device: torch.device | str = "cpu") -> tuple[Gaze
     if not path.is_file():
         raise DfadError(
             f"{path}: gaze-mini weights not found; train them with "
-            f"`python -m dfad_bench.perception.gaze.mini --out {path.parent}`"
+            f"`python -m dfad_mini.gaze --out {path.parent}`"
         )
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -189,7 +187,7 @@ class GazeMiniEncoder:
 
 
 def _render_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    from dfad_bench.mini.renderer import render_training_set
+    from dfad_mini.renderer import render_training_set
 
     n, seed = args
     batch = render_training_set(n, seed=seed)
@@ -383,7 +381,7 @@ def pretrain_gaze_mini(
         "torch": torch.__version__,
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
         "data": {
-            "source": "dfad_bench.mini.renderer.render_training_set (training identity pool)",
+            "source": "dfad_mini.renderer.render_training_set (training identity pool)",
             "n_train": n_train, "n_val": n_val, "train_seed": seed, "val_seed": seed + 7919,
             "augmentation": "mirror with eye swap + yaw sign flip, +-3 px shift, colour gain",
         },
@@ -401,35 +399,10 @@ def pretrain_gaze_mini(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dfad_bench.perception.gaze.mini", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--time-budget-s", type=float, default=None)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--out", default=None, help="folder (or .safetensors path) for the exported weights")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=8192)
-    parser.add_argument("--n-val", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--ckpt-every", type=int, default=200)
-    parser.add_argument("--ckpt-dir", default=None)
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--no-resume", action="store_true")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cmd = "python -m dfad_bench.perception.gaze.mini " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        pretrain_gaze_mini(
-            device=args.device, steps=args.steps, time_budget_s=args.time_budget_s, batch_size=args.batch_size,
-            out_path=args.out, seed=args.seed, resume=not args.no_resume, n_train=args.n_train, n_val=args.n_val,
-            lr=args.lr, ckpt_every=args.ckpt_every, ckpt_dir=args.ckpt_dir, workers=args.workers, command=cmd,
-        )
-    except DfadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """``python -m dfad_mini.gaze ARGS``: the same command as ``dfad-bench mini pretrain-gaze ARGS``."""
+    from dfad_mini.cli import run_subcommand
+
+    return run_subcommand("pretrain-gaze", argv, prog="python -m dfad_mini.gaze")
 
 
 if __name__ == "__main__":

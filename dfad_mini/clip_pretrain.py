@@ -1,6 +1,6 @@
 """Pretrain ``clip-mini`` contrastively (InfoNCE, learnable temperature) on pristine DFAD-Mini renders.
 
-Data: renders of the TRAINING identity pool (``dfad_bench.mini.renderer.render_training_set``) and
+Data: renders of the TRAINING identity pool (``dfad_mini.renderer.render_training_set``) and
 their ground-truth captions; never fakes, never the benchmark's own identities. Renders are made
 once (in parallel worker processes) and kept on the training device as uint8; augmentation is a
 batched random resized crop + brightness/contrast/saturation jitter. No horizontal flip: captions
@@ -15,7 +15,7 @@ captions alone let a small model match on skin and hair and ignore where the eye
 Runs on CPU (slowly) and CUDA (bf16 autocast there only); checkpoints every N steps into a work
 folder and resumes from it; the time budget counts training time across resumes.
 
-    python -m dfad_bench.backbones.clip_mini_pretrain --device cuda --time-budget-s 120 --out DIR
+    python -m dfad_mini.clip_pretrain --device cuda --time-budget-s 120 --out DIR
 
 writes ``DIR/clip-mini.safetensors`` (fp16) and ``DIR/clip-mini.json`` (config, seed, steps,
 device, command, loss curve, zero-shot retrieval numbers on held-out renders).
@@ -23,11 +23,9 @@ device, command, loss curve, zero-shot retrieval numbers on held-out renders).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -82,7 +80,7 @@ class PretrainData:
 
 # ----------------------------------------------------------------------------- data
 def _render_chunk(n: int, seed: int) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
-    from dfad_bench.mini.renderer import render_training_set
+    from dfad_mini.renderer import render_training_set
 
     batch = render_training_set(n, seed=seed)
     p = batch.params
@@ -304,7 +302,7 @@ def zero_shot_retrieval(
     }
     a = data.attributes
     pitch, yaw = a["gaze_pitch"], a["gaze_yaw"]
-    from dfad_bench.mini.renderer import GLASSES
+    from dfad_mini.renderer import GLASSES
 
     frames = [g for g in GLASSES if g != "none"]
     everyone = np.ones(n, bool)
@@ -538,7 +536,7 @@ def pretrain_clip_mini(
         "hyperparameters": asdict(cfg),
         "data": {
             "kind": data,
-            "source": "dfad_bench.mini.renderer.render_training_set (pristine TRAINING identity pool only)",
+            "source": "dfad_mini.renderer.render_training_set (pristine TRAINING identity pool only)",
             "n_images": n_train,
             "render_seeds": f"{TRAIN_SEED_BASE + 1000 * seed}..+{math.ceil(n_train / CHUNK) - 1} (chunks of {CHUNK})",
             "unique_captions": n_captions,
@@ -576,39 +574,10 @@ def _open_clip_version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m dfad_bench.backbones.clip_mini_pretrain", description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--time-budget-s", type=float, default=None)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--out", required=True, help="folder for clip-mini.safetensors + clip-mini.json")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-resume", action="store_true")
-    ap.add_argument("--work-dir", default=None, help="render cache + checkpoint (default .mini_train/clip-mini)")
-    ap.add_argument("--n-train", type=int, default=24_000)
-    ap.add_argument("--eval-n", type=int, default=1024)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--checkpoint-every", type=int, default=250)
-    ap.add_argument("--data", choices=("render", "random"), default="render")
-    ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--no-hard-negatives", action="store_true", help="plain CLIP loss, no attribute-swapped captions")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = leave default)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        pretrain_clip_mini(
-            device=args.device, steps=args.steps, time_budget_s=args.time_budget_s, batch_size=args.batch_size,
-            out_dir=args.out, seed=args.seed, resume=not args.no_resume, work_dir=args.work_dir,
-            n_train=args.n_train, eval_n=args.eval_n, lr=args.lr, checkpoint_every=args.checkpoint_every,
-            data=args.data, workers=args.workers, hard_negatives=not args.no_hard_negatives,
-            command=" ".join(["python -m dfad_bench.backbones.clip_mini_pretrain", *map(shlex.quote, argv)]),
-        )
-    except DfadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """``python -m dfad_mini.clip_pretrain ARGS``: the same command as ``dfad-bench mini pretrain-clip ARGS``."""
+    from dfad_mini.cli import run_subcommand
+
+    return run_subcommand("pretrain-clip", argv, prog="python -m dfad_mini.clip_pretrain")
 
 
 if __name__ == "__main__":

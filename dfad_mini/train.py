@@ -1,7 +1,7 @@
 """Train the DFAD-Mini generator zoo on rendered training faces, checkpoint/resume, export weights.
 
-    python -m dfad_bench.mini.train --device cuda --all --total-time-s 420 --out /tmp/mini-zoo --bundle $OUT
-    python -m dfad_bench.mini.train --only mini-ddpm --time-budget-s 600          # CPU, slow
+    python -m dfad_mini.train --device cuda --all --total-time-s 420 --out /tmp/mini-zoo --bundle $OUT
+    python -m dfad_mini.train --only mini-ddpm --time-budget-s 600          # CPU, slow
 
 Every generator trains from the same in-memory training set (renders of the training identity
 pool, never the benchmark's identities), held on the device as uint8. Checkpoints hold the full
@@ -9,18 +9,17 @@ state (models, optimisers, EMA, step, RNG, loss curve), so an interrupted run re
 stopped and a resumed run equals an uninterrupted one. Exported weights are fp16 safetensors
 with a JSON sidecar (config, seed, steps, device, versions, exact command, loss curve).
 
-This module imports nothing outside torch/numpy/PIL (+ the renderer) at import time, so the GPU
-machine, which lacks some of the project's dependencies, can run it from a plain checkout.
+This module imports nothing outside torch/numpy/PIL (+ the renderer) at import time; its command
+line (:mod:`dfad_mini.cli`) adds typer and rich, so the GPU machine, which lacks some of the
+project's dependencies, can run it from a plain checkout with those two.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
-import shlex
 import sys
 import tarfile
 import time
@@ -35,15 +34,15 @@ import torch
 
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.errors import DfadError
-from dfad_bench.mini.generators import (
+from dfad_mini.generators import (
     MiniGeneratorSpec,
     get_mini_spec,
     load_mini_generator,
     trainable_generators,
 )
-from dfad_bench.mini.generators.common import Trainer, count_params, images_to_tensor
-from dfad_bench.mini.generators.latent import is_latent
-from dfad_bench.mini.generators.weightfile import save_weights
+from dfad_mini.generators.common import Trainer, count_params, images_to_tensor
+from dfad_mini.generators.latent import is_latent
+from dfad_mini.generators.weightfile import save_weights
 
 CKPT_FORMAT = "dfad-mini-train-ckpt/1"
 AE_SUFFIX = ":autoencoder"
@@ -71,7 +70,7 @@ def render_training_images(n: int, seed: int, workers: int = 1, ids_per_task: in
     """``render_training_set(n, seed).images``; with ``workers`` > 1 the identities are rendered in
     parallel processes (each image's RNG is keyed by identity and view, so the result is the same;
     a test checks it)."""
-    from dfad_bench.mini import renderer
+    from dfad_mini import renderer
 
     per_id = 4
     ids = renderer.sample_identities(math.ceil(n / per_id), seed, prefix="train-id")
@@ -87,7 +86,7 @@ def render_training_images(n: int, seed: int, workers: int = 1, ids_per_task: in
 
 
 def _render_chunk(ids: Sequence[Any], per_id: int, seed: int) -> np.ndarray:
-    from dfad_bench.mini import renderer
+    from dfad_mini import renderer
 
     return renderer.render_faces(ids, per_id, seed=seed).images
 
@@ -95,7 +94,7 @@ def _render_chunk(ids: Sequence[Any], per_id: int, seed: int) -> np.ndarray:
 def load_training_images(n: int, seed: int, cache_dir: Path | None, workers: int = 1,
                          log: Callable[[str], None] = print) -> np.ndarray:
     """Rendered training images, cached as .npy in ``cache_dir`` keyed by (n, seed, renderer source hash)."""
-    from dfad_bench.mini import renderer
+    from dfad_mini import renderer
 
     here = Path(renderer.__file__)
     src = b"".join(p.read_bytes() for p in [here, *sorted(here.parent.glob("face_*.py"))])
@@ -117,13 +116,13 @@ def load_training_images(n: int, seed: int, cache_dir: Path | None, workers: int
 
 
 def create_trainer(spec: MiniGeneratorSpec, device: str, amp: bool, component: str = "") -> Trainer:
-    from dfad_bench.mini.generators.diffusion import (
+    from dfad_mini.generators.diffusion import (
         AutoEncoderTrainer,
         DiffusionTrainer,
         LatentDiffusionTrainer,
     )
-    from dfad_bench.mini.generators.flow import FlowTrainer, LatentFlowTrainer
-    from dfad_bench.mini.generators.gan import GanTrainer
+    from dfad_mini.generators.flow import FlowTrainer, LatentFlowTrainer
+    from dfad_mini.generators.gan import GanTrainer
 
     if component == "autoencoder":
         return AutoEncoderTrainer(spec, device, amp)
@@ -395,7 +394,7 @@ def export_weights(name: str, ckpt: str | os.PathLike[str], weights_dir: str | o
         "batch_size": state["batch_size"], "device": state["device"], "device_name": meta.get("device_name"),
         "torch_version": torch.__version__, "command": command or meta.get("command"),
         "train_seconds": round(float(state["train_seconds"]) + sum(c.get("train_seconds", 0.0) for c in components.values()), 2),
-        "training_data": {"renderer": "dfad_bench.mini.renderer.render_training_set", "n": meta.get("n_train"),
+        "training_data": {"renderer": "dfad_mini.renderer.render_training_set", "n": meta.get("n_train"),
                           "seed": meta.get("data_seed"), "identity_pool": "train-id"},
         "amp_bf16": meta.get("amp_bf16"), "n_params": n_params, "loss_curve": _subsample(state["curve"]),
         "components": components,
@@ -642,58 +641,27 @@ def install_bundle(bundle_dir: Path, weights_dir: Path, grids_dir: Path | None =
 # ----------------------------------------------------------------------------- CLI
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dfad_bench.mini.train", description=__doc__.split("\n\n")[0])
-    sel = p.add_mutually_exclusive_group()
-    sel.add_argument("--all", action="store_true", help="train all six generators (default when --only is absent)")
-    sel.add_argument("--only", action="append", default=None, metavar="NAME", help="train this generator (repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    p.add_argument("--steps", type=int, default=None, help="steps per generator (default: the spec's, an upper bound with a time budget)")
-    p.add_argument("--batch-size", type=int, default=None)
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--time-budget-s", type=float, default=None, help="training seconds per generator")
-    budget.add_argument("--total-time-s", type=float, default=None, help="seconds for the whole run, split by time_share")
-    p.add_argument("--out", type=Path, default=None, help="checkpoints, data cache, weights/, grids/ (default: the cache dir)")
-    p.add_argument("--weights-dir", type=Path, default=None, help="where weights are exported (default: OUT/weights)")
-    p.add_argument("--bundle", type=Path, default=None, help="also pack weights+grids into DIR/mini_zoo_*.tar")
-    p.add_argument("--install-bundle", type=Path, default=None, metavar="DIR",
-                   help="do not train: unpack DIR/mini_zoo_*.tar into --weights-dir (default dfad_bench/mini/weights)")
-    p.add_argument("--grids-dir", type=Path, default=None, help="with --install-bundle: also unpack the sample grids here")
-    p.add_argument("--n-train", type=int, default=None, help="training renders (default 30000 on cuda, 4000 on cpu)")
-    p.add_argument("--data-seed", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--ckpt-every", type=int, default=1000)
-    p.add_argument("--workers", type=int, default=None, help="render processes (default: CPU count, at most 16)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--grid-samples", type=int, default=64, help="samples in each generator's grid (0: no grids)")
-    p.add_argument("--keep-going", action="store_true", help="train the other generators when one fails")
-    amp = p.add_mutually_exclusive_group()
-    amp.add_argument("--amp", dest="amp", action="store_true", default=None, help="bf16 autocast (default: on cuda only)")
-    amp.add_argument("--no-amp", dest="amp", action="store_false")
-    return p
+def run_command(
+    only: Sequence[str] | None, *, device: str, steps: int | None, batch_size: int | None, time_budget_s: float | None,
+    total_time_s: float | None, out: Path | None, weights_dir: Path | None, bundle: Path | None,
+    install_bundle_dir: Path | None, grids_dir: Path | None, n_train: int | None, data_seed: int, seed: int,
+    resume: bool, log_every: int, ckpt_every: int, workers: int | None, threads: int | None, grid_samples: int,
+    keep_going: bool, amp: bool | None, command: str,
+) -> int:
+    """What ``dfad-bench mini train-generators`` does once its options are parsed
+    (:mod:`dfad_mini.cli`): install a bundle, or train, log to OUT/train.log and bundle."""
+    if install_bundle_dir is not None:
+        from dfad_mini.generators import default_weights_dir
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.grid_samples < 0:
-        parser.error(f"--grid-samples must be >= 0, got {args.grid_samples}")
-    argv_list = list(sys.argv[1:] if argv is None else argv)
-    command = "python -m dfad_bench.mini.train " + " ".join(shlex.quote(a) for a in argv_list)
-    if args.install_bundle is not None:
-        from dfad_bench.mini.generators import default_weights_dir
-
-        written = install_bundle(args.install_bundle, args.weights_dir or default_weights_dir(), args.grids_dir)
+        written = install_bundle(install_bundle_dir, weights_dir or default_weights_dir(), grids_dir)
         print("\n".join(str(p) for p in written))
         return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    workers = args.workers or min(16, os.cpu_count() or 1)
-    for name in args.only or []:
+    if threads:
+        torch.set_num_threads(threads)
+    workers = workers or min(16, os.cpu_count() or 1)
+    for name in only or []:
         get_mini_spec(name)
-    out = args.out or _default_out_dir()
+    out = out or _default_out_dir()
     log_path = out / "train.log"
     out.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as log_file:
@@ -705,22 +673,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"[zoo] {command}")
         try:
             train_all(
-                args.only, device=args.device, steps=args.steps, batch_size=args.batch_size,
-                time_budget_s=args.time_budget_s, total_time_s=args.total_time_s, out_dir=out,
-                weights_dir=args.weights_dir, seed=args.seed, resume=not args.no_resume, log_every=args.log_every,
-                ckpt_every=args.ckpt_every, n_train=args.n_train, data_seed=args.data_seed, workers=workers,
-                amp=args.amp, grid_samples=args.grid_samples, command=command, keep_going=args.keep_going, log=log,
+                only, device=device, steps=steps, batch_size=batch_size,
+                time_budget_s=time_budget_s, total_time_s=total_time_s, out_dir=out,
+                weights_dir=weights_dir, seed=seed, resume=resume, log_every=log_every,
+                ckpt_every=ckpt_every, n_train=n_train, data_seed=data_seed, workers=workers,
+                amp=amp, grid_samples=grid_samples, command=command, keep_going=keep_going, log=log,
             )
         finally:  # whatever was exported comes back, also after a failure
-            if args.bundle is not None:
-                for path in write_bundle(out, args.bundle, args.weights_dir):
+            if bundle is not None:
+                for path in write_bundle(out, bundle, weights_dir):
                     log(f"[zoo] bundle {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dfad_mini.train ARGS``: the same command as ``dfad-bench mini train-generators ARGS``."""
+    from dfad_mini.cli import run_subcommand
+
+    return run_subcommand("train-generators", argv, prog="python -m dfad_mini.train")
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DfadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    sys.exit(main())

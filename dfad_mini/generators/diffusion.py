@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfad_bench.mini.generators.common import (
+from dfad_mini.generators.common import (
     MiniGeneratorSpec,
     autocast,
     image_generators,
@@ -28,8 +28,8 @@ from dfad_bench.mini.generators.common import (
     tensor_to_images,
     time_grid,
 )
-from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, uniform_t
-from dfad_bench.mini.generators.latent import LATENT_STRIDE, LatentTrainerMixin, build_autoencoder
+from dfad_mini.generators.denoising import DenoiserSampler, DenoiserTrainer, uniform_t
+from dfad_mini.generators.latent import LATENT_STRIDE, LatentTrainerMixin, build_autoencoder
 
 
 def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +107,7 @@ class AutoEncoderTrainer:
 
 class LatentDiffusionTrainer(LatentTrainerMixin, DiffusionTrainer):
     """v-prediction diffusion on the frozen autoencoder's latents, normalised per channel
-    (``prepare`` encodes the training set once; see :mod:`~dfad_bench.mini.generators.latent`)."""
+    (``prepare`` encodes the training set once; see :mod:`~dfad_mini.generators.latent`)."""
 
 
 class DDPMSampler(DenoiserSampler):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dfad_bench.mini.face_geometry import head_rotation, vector_to_pitchyaw
+from dfad_mini.face_geometry import head_rotation, vector_to_pitchyaw
 
 RGB = tuple[float, float, float]
 

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dfad_bench.mini.face_drawing import SUPERSAMPLE, render_face
-from dfad_bench.mini.face_params import (
+from dfad_mini.face_drawing import SUPERSAMPLE, render_face
+from dfad_mini.face_params import (
     BACKGROUNDS,
     BEARDS,
     EYE_COLOURS,

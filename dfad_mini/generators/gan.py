@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfad_bench.mini.generators.common import (
+from dfad_mini.generators.common import (
     EMA,
     MiniGenerator,
     MiniGeneratorSpec,
@@ -22,7 +22,7 @@ from dfad_bench.mini.generators.common import (
     set_lr,
     unprefixed,
 )
-from dfad_bench.mini.generators.gan_nets import (
+from dfad_mini.generators.gan_nets import (
     DCGANDiscriminator,
     DCGANGenerator,
     ResGANDiscriminator,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfad_bench.mini.generators.unet import _groups
+from dfad_mini.generators.unet import _groups
 
 
 class _Block(nn.Module):

@@ -19,7 +19,7 @@ TILE = 64
 
 def _resolve(root_or_manifest: str | Path | None) -> tuple[pd.DataFrame, Path]:
     if root_or_manifest is None:
-        from dfad_bench.mini.build import ensure_mini_built
+        from dfad_mini.build import ensure_mini_built
 
         path = ensure_mini_built()
     else:
@@ -82,7 +82,7 @@ def write_preview(
 
 def write_render_sheet(out_png: str | Path, n: int = 64, seed: int = 0, columns: int = 8, scale: int = 2) -> Path:
     """A contact sheet of fresh renders of the TRAINING pool (no benchmark build needed)."""
-    from dfad_bench.mini.renderer import render_training_set
+    from dfad_mini.renderer import render_training_set
 
     images = render_training_set(n, seed=seed).images
     rows = math.ceil(n / columns)

@@ -3,7 +3,7 @@
 ``build_mini`` renders the benchmark identity pool (``mini-id-*``, disjoint from the generators'
 ``train-id-*`` pool), samples every entire-face-synthesis generator, builds the face swaps
 (mini-resgan donors onto pristine targets) and eye edits (mini-ddpm SDEdit of pristine eye
-regions), writes every image through :func:`dfad_bench.mini.finalize.finalize_image`, then a
+regions), writes every image through :func:`dfad_mini.finalize.finalize_image`, then a
 Parquet manifest and a ``build.json`` provenance record. The build happens in a temporary
 folder that is renamed into place only when complete, under a file lock.
 
@@ -54,10 +54,10 @@ from dfad_bench.atomic import write_json_atomic
 from dfad_bench.errors import DfadError, check_seed
 from dfad_bench.hashing import sha256
 from dfad_bench.manifest import canonical_float_value, manifest_hash, samples_hash, validate_manifest_table
-from dfad_bench.mini.finalize import finalize_image
-from dfad_bench.mini.manipulations import eye_edit, face_swap
-from dfad_bench.mini.renderer import RENDERER_VERSION, render_faces, sample_identities
 from dfad_bench.paths import cache_dir
+from dfad_mini.finalize import finalize_image
+from dfad_mini.manipulations import eye_edit, face_swap
+from dfad_mini.renderer import RENDERER_VERSION, render_faces, sample_identities
 
 #: The version of the embedded world: v2 made mini-ddpm and both flow models latent generators;
 #: v3 names files, samples and identities without labels and hashes floats canonically.
@@ -118,7 +118,7 @@ def mini_root() -> Path:
 
 
 def _generators() -> list[_GeneratorRow]:
-    from dfad_bench.mini.generators import MINI_GENERATORS
+    from dfad_mini.generators import MINI_GENERATORS
 
     return [
         _GeneratorRow(s.name, s.family, s.forgery_type, s.description, s.manipulation, s.base_generator, s.weights_file)
@@ -128,13 +128,13 @@ def _generators() -> list[_GeneratorRow]:
 
 def _weights_loader(device: str) -> Loader:
     """Loader of the committed weights on ``device``."""
-    from dfad_bench.mini.generators import load_mini_generator
+    from dfad_mini.generators import load_mini_generator
 
     return lambda name: load_mini_generator(name, device=device)
 
 
 def _weights_hashes(gens: Sequence[_GeneratorRow]) -> dict[str, str | None]:
-    from dfad_bench.mini.generators import weights_path
+    from dfad_mini.generators import weights_path
 
     out: dict[str, str | None] = {}
     for g in gens:
@@ -651,14 +651,14 @@ def ensure_mini_built(progress: Progress | None = None) -> Path:
 
 def _require_weights(gens: Sequence[_GeneratorRow]) -> None:
     """Fail before the long rendering step if a committed weights file is missing."""
-    from dfad_bench.mini.generators import weights_path
+    from dfad_mini.generators import weights_path
 
     missing = [str(weights_path(g.name)) for g in gens if not g.manipulation and g.weights_file is not None
                and not weights_path(g.name).is_file()]
     if missing:
         raise DfadError(
             f"cannot build DFAD-Mini: generator weights missing ({', '.join(missing)}); "
-            "train them with `python -m dfad_bench.mini.train`"
+            "train them with `python -m dfad_mini.train`"
         )
 
 

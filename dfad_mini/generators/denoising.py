@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dfad_bench.mini.generators.common import (
+from dfad_mini.generators.common import (
     EMA,
     MiniGenerator,
     MiniGeneratorSpec,
@@ -30,8 +30,8 @@ from dfad_bench.mini.generators.common import (
     set_lr,
     unprefixed,
 )
-from dfad_bench.mini.generators.latent import LatentCodec, is_latent
-from dfad_bench.mini.generators.networks import build_net
+from dfad_mini.generators.latent import LatentCodec, is_latent
+from dfad_mini.generators.networks import build_net
 
 
 def precondition(path: str, t: torch.Tensor, sigma_data: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfad_bench.mini.generators.unet import timestep_embedding
+from dfad_mini.generators.unet import timestep_embedding
 
 
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from dfad_bench.mini.generators.autoencoder import AutoEncoder
-from dfad_bench.mini.generators.common import (
+from dfad_mini.generators.autoencoder import AutoEncoder
+from dfad_mini.generators.common import (
     IMAGE_SIZE,
     MiniGeneratorSpec,
     autocast,
@@ -43,7 +43,7 @@ def is_latent(arch: Mapping[str, Any]) -> bool:
 
 
 class LatentTrainerMixin:
-    """Mixed in before a :class:`~dfad_bench.mini.generators.denoising.DenoiserTrainer`: holds the
+    """Mixed in before a :class:`~dfad_mini.generators.denoising.DenoiserTrainer`: holds the
     frozen autoencoder and the latent normalisation statistics (part of the checkpoint state) and
     exports the decoder next to the denoiser, and the encoder where ``autoencoder.encoder_in_weights``
     asks for it (mini-ddpm: SDEdit encodes the image it edits)."""

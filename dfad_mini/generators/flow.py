@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from dfad_bench.mini.generators.common import MiniGeneratorSpec, prefixed, randn_per_image, time_grid
-from dfad_bench.mini.generators.denoising import DenoiserSampler, DenoiserTrainer, logit_normal_t
-from dfad_bench.mini.generators.latent import LatentTrainerMixin
+from dfad_mini.generators.common import MiniGeneratorSpec, prefixed, randn_per_image, time_grid
+from dfad_mini.generators.denoising import DenoiserSampler, DenoiserTrainer, logit_normal_t
+from dfad_mini.generators.latent import LatentTrainerMixin
 
 
 class FlowTrainer(DenoiserTrainer):
