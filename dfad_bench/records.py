@@ -148,6 +148,9 @@ class RunRecord:
     command: str = ""
     created_at: str = ""
     training: Mapping[str, Any] = field(default_factory=dict)
+    # cross-dataset runs (dfad_bench/cross.py): {name, manifest_hash, samples_hash, train_samples_hash}
+    # of the benchmark tested on; absent (None) otherwise, and then not written
+    test_benchmark: Mapping[str, Any] | None = None
     status: str = COMPLETE
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, repr=False)
@@ -179,7 +182,7 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "path":
+            if f.name == "path" or (f.name == "test_benchmark" and self.test_benchmark is None):
                 continue
             out[f.name] = _thaw(getattr(self, f.name))
         return out
@@ -337,6 +340,10 @@ def _validate(obj: Mapping[str, Any], path: Path) -> None:
             _flag(obj[key], key, path)
     if "isolation" in obj:
         _text(obj["isolation"], "isolation", path)
+    if obj.get("test_benchmark") is not None:
+        test = _mapping(obj["test_benchmark"], "test_benchmark", path)
+        for key in ("name", "manifest_hash", "samples_hash"):
+            _text(_require(test, key, "test_benchmark.", path), f"test_benchmark.{key}", path)
     scoring = _mapping(obj.get("scoring") or {}, "scoring", path)
     groups = scoring.get("metric_groups") or ALL_METRIC_GROUPS
     bad = sorted(set(groups) - set(ALL_METRIC_GROUPS))

@@ -69,6 +69,7 @@ class RunOptions:
     quiet: bool = False
     board: bool = False  # a run meant for the committed board: refuses a dirty git tree
     allow_dirty: bool = False  # with board: accept a dirty tree anyway (recorded)
+    test_benchmark: str | None = None  # cross-dataset: test on all of this benchmark (dfad_bench/cross.py)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class RunPlan:
     log: Callable[[str], None]
     t_start: float
     git: dict[str, Any] = field(default_factory=dict)  # git state checked before the run (commit, dirty)
+    cross: dict[str, Any] | None = None  # cross-dataset runs: record fields (benchmark, samples_hash, test_benchmark)
 
 
 @dataclass
@@ -183,28 +185,49 @@ def plan_run(opts: RunOptions) -> RunPlan:
     bench_name, manifest = resolve_benchmark(opts.benchmark)
 
     t0 = time.perf_counter()
-    table, bad = prescan_images(manifest)
-    bad = [BadInput(**e) for e in manifest.excluded] + bad  # files a dataset adapter left out
-    if bad:
-        if len(table) == 0:
-            raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
-        log(f"{len(bad)} bad image(s) left out, e.g. {bad[0].path}: {bad[0].reason}")
-    # Same manifest (hash, taxonomy) minus bad images, with content hashes for the byte-level guard.
-    clean = Manifest(table=table, source=manifest.source, root=manifest.root, hash=manifest.hash, taxonomy=manifest.taxonomy)
-    split = split_manifest(clean, protocol, opts.seed)  # also runs the leakage guard, bytes included
+    clean, bad = prescanned(manifest, log)
+    cross = None
+    if opts.test_benchmark:
+        from dfad_bench.cross import cross_record_fields, split_cross
+
+        test_name, test_manifest = resolve_benchmark(opts.test_benchmark)
+        test_clean, test_bad = prescanned(test_manifest, log)
+        bad = bad + test_bad
+        cross = cross_record_fields(bench_name, manifest, test_name, test_manifest)
+        clean, split = split_cross(clean, test_clean, protocol, opts.seed)  # leakage guard across both, bytes included
+    else:
+        split = split_manifest(clean, protocol, opts.seed)  # also runs the leakage guard, bytes included
     prescan_s = time.perf_counter() - t0
 
     results = Path(opts.results_dir or default_results_dir())
     # The run id hashes the normalised, typed config the record stores, so two spellings of one
     # option value are one run.
-    run_id = RunSpec.create(opts.model, config, protocol.name, protocol.hash, bench_name, manifest.hash, opts.seed).run_id
+    spec_bench, spec_hash = (cross["benchmark"], cross["samples_hash"]) if cross else (bench_name, manifest.hash)
+    run_id = RunSpec.create(opts.model, config, protocol.name, protocol.hash, spec_bench, spec_hash, opts.seed).run_id
+    dir_bench = f"{_bench_stem(bench_name)}-to-{_bench_stem(opts.test_benchmark)}" if cross else bench_name
     return RunPlan(
         opts=opts, card=card, config=config, protocol=protocol, bench_name=bench_name, manifest=manifest, clean=clean,
         bad=bad, split=split, run_id=run_id,
-        run_dir=run_dir_for(results, opts.model, protocol.name, bench_name, opts.seed, run_id),
+        run_dir=run_dir_for(results, opts.model, protocol.name, dir_bench, opts.seed, run_id),
         work_dir=results / ".work" / run_id, device=device, prescan_seconds=prescan_s,
-        log=log, t_start=t_start, git=git,
+        log=log, t_start=t_start, git=git, cross=cross,
     )
+
+
+def _bench_stem(benchmark: str) -> str:
+    return Path(benchmark).stem if ("/" in benchmark or "." in benchmark) else benchmark
+
+
+def prescanned(manifest: Manifest, log: Callable[[str], None]) -> tuple[Manifest, list[BadInput]]:
+    """The manifest minus bad images (same hash and taxonomy), with content hashes for the
+    byte-level guard, and the bad inputs (files an adapter left out first)."""
+    table, bad = prescan_images(manifest)
+    bad = [BadInput(**e) for e in manifest.excluded] + bad  # files a dataset adapter left out
+    if bad:
+        if len(table) == 0:
+            raise DfadError(f"{manifest.source}: none of its {len(bad)} images can be used, e.g. {bad[0].path}: {bad[0].reason}")
+        log(f"{manifest.source}: {len(bad)} bad image(s) left out, e.g. {bad[0].path}: {bad[0].reason}")
+    return Manifest(table=table, source=manifest.source, root=manifest.root, hash=manifest.hash, taxonomy=manifest.taxonomy), bad
 
 
 def check_board_tree(opts: RunOptions) -> dict[str, Any]:
@@ -395,9 +418,10 @@ def build_record(plan: RunPlan, outcome: ModelOutcome, labelled: pd.DataFrame | 
         protocol=plan.protocol.name,
         protocol_version=plan.protocol.version,
         protocol_hash=plan.protocol.hash,
-        benchmark=plan.bench_name,
+        benchmark=plan.cross["benchmark"] if plan.cross else plan.bench_name,
         manifest_hash=plan.manifest.hash,
-        samples_hash=plan.manifest.samples_hash,
+        samples_hash=plan.cross["samples_hash"] if plan.cross else plan.manifest.samples_hash,
+        test_benchmark=plan.cross["test_benchmark"] if plan.cross else None,
         seed=opts.seed,
         selection_rule=outcome.selection_rule,
         threshold={"fixed": 0.5, "val": metrics["detection"].get("val_threshold"), "chosen_on": "val"},
