@@ -37,6 +37,9 @@ app.add_typer(benchmarks_app, name="benchmarks")
 from dfad_bench.cli_predict import predict_cmd  # noqa: E402 - light (typer only)
 
 app.command("predict")(predict_cmd)
+from dfad_bench.cli_prepare import prepare_cmd  # noqa: E402 - light (typer only)
+
+app.command("prepare")(prepare_cmd)
 
 
 def _add_broken_group(target: typer.Typer, name: str, error: str) -> None:
