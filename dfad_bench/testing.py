@@ -86,3 +86,36 @@ def tiny_clip_backbone(
     weights = folder / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     return f"{name}:{weights}"
+
+
+class ColourStatsGaze:
+    """A deterministic stand-in gaze encoder for tests (the real ones need fetched weights):
+    'gaze' and 6 features from each image's colour means and spreads. Register it under a name
+    with :func:`register_colour_stats_gaze`."""
+
+    name = "colour-stats-gaze"
+    fingerprint = "colour-stats-gaze:v1"
+    feature_dim = 6
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def encode(self, images):  # noqa: ANN001, ANN201 - uint8 (N, H, W, 3) -> GazeOutput
+        import numpy as np
+
+        from dfad_bench.perception.gaze import GazeOutput
+
+        x = images.astype(np.float32) / 255.0
+        m, s = x.mean(axis=(1, 2)), x.std(axis=(1, 2))
+        left = np.column_stack([m[:, 0] - 0.5, m[:, 1] - 0.5])
+        n = len(x)
+        return GazeOutput.build(left, left + 0.5 * s[:, :2], np.column_stack([m, s]), np.ones(n, bool), ["ok"] * n)
+
+
+def register_colour_stats_gaze(name: str = ColourStatsGaze.name) -> str:
+    """Register :class:`ColourStatsGaze` as gaze encoder ``name`` (once per process); returns it."""
+    from dfad_bench.perception.gaze import available_gaze_encoders, register_gaze_encoder
+
+    if name not in available_gaze_encoders():
+        register_gaze_encoder(name, "dfad_bench.testing:ColourStatsGaze")
+    return name

@@ -16,31 +16,10 @@ from PIL import Image
 from dfad_bench.errors import DfadError
 from dfad_bench.harness.export import EXPORT_DIR, EXPORT_FILE, WEIGHTS_FILE
 from dfad_bench.harness.runner import RunOptions, run
-from dfad_bench.perception.gaze import GazeOutput, available_gaze_encoders, register_gaze_encoder
-from dfad_bench.testing import tiny_clip_backbone
+from dfad_bench.testing import register_colour_stats_gaze, tiny_clip_backbone
 
 FIXTURES = Path(__file__).parent / "fixtures"
-STUB = "predict-test-stub-gaze"
-
-
-class StubGaze:
-    """Deterministic 'gaze' from colour statistics (the real encoders need fetched weights)."""
-
-    name, fingerprint, feature_dim = STUB, "predict-test-stub-gaze:v1", 6
-
-    def __init__(self, device: str = "cpu") -> None:
-        pass
-
-    def encode(self, images: np.ndarray) -> GazeOutput:
-        x = images.astype(np.float32) / 255.0
-        m, s = x.mean(axis=(1, 2)), x.std(axis=(1, 2))
-        left = np.column_stack([m[:, 0] - 0.5, m[:, 1] - 0.5])
-        n = len(x)
-        return GazeOutput.build(left, left + 0.5 * s[:, :2], np.column_stack([m, s]), np.ones(n, bool), ["ok"] * n)
-
-
-if STUB not in available_gaze_encoders():
-    register_gaze_encoder(STUB, f"{__name__}:StubGaze")
+STUB = register_colour_stats_gaze()
 
 
 @pytest.fixture(autouse=True)
