@@ -154,7 +154,7 @@ def train_generators(
     """Train the generator zoo on rendered training faces; checkpoint/resume; export weights."""
     _exclusive(**{"--all": all_, "--only": only})
     _exclusive(**{"--time-budget-s": time_budget_s, "--total-time-s": total_time_s})
-    from dfad_mini.train import run_command
+    from dfad_mini.zoo.run import run_command
 
     code = run_command(
         only, device=device, steps=steps, batch_size=batch_size, time_budget_s=time_budget_s, total_time_s=total_time_s,

@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from dfad_bench.errors import DfadError  # noqa: E402
+from dfad_bench.taxonomy import FAMILIES, FORGERY_TYPES  # noqa: E402
 from dfad_mini.generators import (  # noqa: E402
     MINI_GENERATORS,
     get_mini_spec,
@@ -34,7 +35,6 @@ from dfad_mini.train import (  # noqa: E402
     render_training_images,
     train_generator,
 )
-from dfad_bench.taxonomy import FAMILIES, FORGERY_TYPES  # noqa: E402
 
 torch.set_num_threads(1)
 EFS = ["mini-dcgan", "mini-resgan", "mini-ddpm", "mini-ldm", "mini-fm-unet", "mini-fm-dit"]
@@ -322,7 +322,7 @@ def image_generators_for_test(n: int):
 
 
 def test_keep_going_trains_the_others_and_reports_the_failure(tmp_path, tiny_images, monkeypatch):
-    import dfad_mini.train as train_mod
+    import dfad_mini.zoo.run as train_mod
 
     real = train_mod.train_generator
 

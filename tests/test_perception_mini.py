@@ -5,8 +5,8 @@ import pytest
 from safetensors import safe_open
 
 from dfad_bench.errors import DfadError
-from dfad_mini import gaze as mini
 from dfad_bench.perception.gaze.base import angular_error_deg, create_gaze_encoder
+from dfad_mini import gaze as mini
 
 render = pytest.importorskip("dfad_mini.renderer")
 
