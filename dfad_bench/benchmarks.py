@@ -82,7 +82,8 @@ def resolve_benchmark(ref: str | None, check_files: bool = False) -> tuple[str, 
     ref = ref or DEFAULT_BENCHMARK
     from dfad_bench.datasets import resolve_adapted
 
-    adapted = resolve_adapted(ref, registered=ref in BENCHMARKS)  # ADAPTER:PATH or a declared name
+    # ADAPTER:PATH, else a name declared with `benchmarks add` (never shadowing a registered name or a path)
+    adapted = resolve_adapted(ref, registered=ref in BENCHMARKS or is_manifest_path(ref))
     if adapted is not None:
         if check_files:
             check_manifest_files(adapted[1])
