@@ -116,4 +116,12 @@ def list_benchmarks() -> list[dict[str, Any]]:
             out["status"] = f"broken: {exc}"
         return out
 
-    return BENCHMARKS.describe(row)
+    from dfad_bench.datasets.user import load_user_benchmarks, user_benchmarks_file
+
+    rows = BENCHMARKS.describe(row)
+    try:  # declared with `benchmarks add`: listed without building anything
+        declared = load_user_benchmarks()
+    except DfadError as exc:
+        return [*rows, {"name": "(declared)", "source": str(user_benchmarks_file()), "status": f"broken: {exc}", "description": ""}]
+    return rows + [{"name": b.name, "source": f"declared in {user_benchmarks_file()}", "status": "ok", "description": b.ref}
+                   for b in declared.values() if b.name not in BENCHMARKS]

@@ -194,6 +194,10 @@ def test_refs_and_declared_benchmarks(tmp_path, monkeypatch):
     add_user_benchmark("my-faces", "folder", root)
     name, m = resolve_benchmark("my-faces")
     assert name == "my-faces" and len(m) == 2
+    from dfad_bench.benchmarks import list_benchmarks
+
+    listed = {r["name"]: r for r in list_benchmarks()}
+    assert listed["my-faces"]["description"] == f"folder:{root.resolve()}" and "mini" in listed
     with pytest.raises(DfadError, match="already declared"):
         add_user_benchmark("my-faces", "folder", root)
     with pytest.raises(DfadError, match="already registered"):

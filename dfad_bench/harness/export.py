@@ -89,7 +89,7 @@ def read_export_info(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         hint = "" if (Path(run_dir) / "record.json").is_file() else " (and no record.json: is this a run folder?)"
         raise DfadError(f"{run_dir}: no exported model ({EXPORT_DIR}/{EXPORT_FILE}){hint}; runs export models that implement "
-                        "export_state (gazeclip, clip-linear and the other linear-head baselines), since this version")
+                        "export_state (gazeclip, clip-linear, spectrum), since this version; other models export nothing")
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
