@@ -39,8 +39,13 @@ def _opts(bench: Path, test: str, results: Path) -> RunOptions:
 
 def test_train_on_toy_test_on_folder_tree(make_toy_bench, folder_bench, tmp_path):
     bench = make_toy_bench()
+    (folder_bench / "real" / "zero.png").write_bytes(b"")
+    (folder_bench / "real" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 8)
+    _img(folder_bench / "gan" / "stylegna2" / "u.png", 99)
     rec, run_dir = run(_opts(bench, f"folder:{folder_bench}", tmp_path / "r"))
     raw = json.loads((run_dir / "record.json").read_text())
+    reasons = {Path(b["path"]).name: b["reason"] for b in raw["bad_inputs"]}  # reported; the rest ran
+    assert set(reasons) == {"zero.png", "corrupt.png", "u.png"} and "did you mean stylegan2" in reasons["u.png"]
     assert raw["benchmark"] == f"{bench} -> folder:{folder_bench}"
     test = raw["test_benchmark"]
     assert test["name"] == f"folder:{folder_bench}" and len(test["samples_hash"]) == 64

@@ -8,7 +8,8 @@ generator name or a class label, default ``label``), ``identity``, ``source_id``
 (columns), ``split`` (comma-separated dataset splits to read, default all; a split named
 train/val/validation/test becomes the ``split_hint``). Images whose file is under the folder
 are used in place; others (Parquet bytes, hub downloads) are written once to the cache
-(``<cache>/datasets/hf/<key>/``).
+(``<cache>/datasets/hf/<key>/``, named by their content hash, so a changed dataset never
+reads a stale copy).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def build(ref: Path, options: Mapping[str, str], source: str) -> Manifest:
         raise DfadError(f"{source}: no split {missing[0]!r}; the dataset has {', '.join(dsd)}")
     store = cache_dir("datasets", "hf", sha256(f"{ref.resolve() if ref.exists() else ref}|{sorted(options.items())}".encode())[:16])
     samples: list[Sample] = []
-    in_place = folder is not None
+    # An imagefolder's files are used in place (paths relative to it); anything else (Parquet
+    # bytes, hub downloads) is written once to the cache and read from there.
+    root = folder if folder is not None else store
     for split in wanted:
         ds = dsd[split]
         for col in (image_col, gen_col):
@@ -74,13 +77,14 @@ def build(ref: Path, options: Mapping[str, str], source: str) -> Manifest:
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
         for i, row in enumerate(ds):
             img = row[image_col]
-            path = Path(img["path"]) if img.get("path") else None
-            if in_place and path is not None and path.is_file() and path.resolve().is_relative_to(folder.resolve()):
-                rel = path.resolve().relative_to(folder.resolve()).as_posix()
+            if folder is not None:
+                path = Path(img.get("path") or "").resolve()
+                if not path.is_relative_to(folder.resolve()):
+                    raise DfadError(f"{source}: image {path} lies outside the folder; copy it in or use a parquet export")
+                rel = path.relative_to(folder.resolve()).as_posix()
             else:
-                in_place = False
                 data = img["bytes"] if img.get("bytes") is not None else Path(img["path"]).read_bytes()
-                rel = f"{split}/{i:08d}{_suffix(data)}"
+                rel = f"{split}/{i:08d}-{sha256(data)[:16]}{_suffix(data)}"  # content in the name: never a stale copy
                 target = store / rel
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,9 +95,6 @@ def build(ref: Path, options: Mapping[str, str], source: str) -> Manifest:
             samples.append(Sample(rel, gen, identity=str(row[col["identity"]]) if "identity" in col else None,
                                   source_id=str(row[col["source_id"]]) if "source_id" in col else None,
                                   split_hint=str(row[col["split_hint"]]) if "split_hint" in col else _SPLITS.get(split)))
-    if not in_place and folder is not None:
-        raise DfadError(f"{source}: some images of the folder live outside it; copy them in or use a parquet export")
-    root = folder if in_place else store
     return build_adapted_manifest(samples, root, source)
 
 
