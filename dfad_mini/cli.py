@@ -191,7 +191,7 @@ def pretrain_clip(
         raise typer.BadParameter(f"--data must be render or random, got {data!r}")
     import torch
 
-    from dfad_mini.clip_pretrain import pretrain_clip_mini
+    from dfad_mini.clip.train import pretrain_clip_mini
 
     if threads:
         torch.set_num_threads(threads)
@@ -224,7 +224,7 @@ def pretrain_gaze(
     """Train gaze-mini (the gaze encoder) on pristine renders of the training identity pool."""
     import torch
 
-    from dfad_mini.gaze import pretrain_gaze_mini
+    from dfad_mini.gaze_train import pretrain_gaze_mini
 
     if threads:
         torch.set_num_threads(threads)

@@ -7,6 +7,7 @@ from safetensors import safe_open
 from dfad_bench.errors import DfadError
 from dfad_bench.perception.gaze.base import angular_error_deg, create_gaze_encoder
 from dfad_mini import gaze as mini
+from dfad_mini import gaze_train
 
 render = pytest.importorskip("dfad_mini.renderer")
 
@@ -24,7 +25,7 @@ def test_network_is_small_and_shaped():
 def test_augment_mirrors_labels():
     rng = np.random.default_rng(3)
     labels = np.tile(np.array([[0.1, 0.2, 0.3, 0.4]], np.float32), (64, 1))
-    _, out = mini.augment(np.zeros((64, 64, 64, 3), np.uint8), labels, rng)
+    _, out = gaze_train.augment(np.zeros((64, 64, 64, 3), np.uint8), labels, rng)
     flipped = ~np.all(out == labels, axis=1)
     assert 10 < flipped.sum() < 54
     # mirrored: the eyes swap roles and both yaws change sign
@@ -34,8 +35,8 @@ def test_augment_mirrors_labels():
 def test_pretrain_tiny_resume_and_encode(tmp_path):
     kw = dict(device="cpu", batch_size=8, out_path=tmp_path / "w", n_train=32, n_val=16, ckpt_dir=tmp_path / "ck",
               ckpt_every=1, log=lambda s: None)
-    first = mini.pretrain_gaze_mini(steps=2, **kw)
-    second = mini.pretrain_gaze_mini(steps=4, **kw)  # resumes from the step-2 checkpoint
+    first = gaze_train.pretrain_gaze_mini(steps=2, **kw)
+    second = gaze_train.pretrain_gaze_mini(steps=4, **kw)  # resumes from the step-2 checkpoint
     assert (first["steps"], second["steps"]) == (2, 4)
     assert second["loss_curve"][-1][0] == 4
     side = json.loads((tmp_path / "w" / "gaze-mini.json").read_text())
