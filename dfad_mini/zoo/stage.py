@@ -28,8 +28,6 @@ from dfad_mini.generators.latent import is_latent
 from dfad_mini.zoo.data import load_training_images
 
 CKPT_FORMAT = "dfad-mini-train-ckpt/1"
-
-
 AE_SUFFIX = ":autoencoder"
 
 
