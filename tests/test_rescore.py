@@ -114,3 +114,19 @@ def test_sealed_submission_record_rescores(tmp_path: Path) -> None:
     (row,) = build_board(load_records(tmp_path / "results"), "unseen-flow").rows
     sealed = rec.isolation.startswith("sealed ")  # bubblewrap present: sealed; else "unsealed (<why>)"
     assert row.label == ("ref-stats" if sealed else "ref-stats (unsealed)")
+
+
+def test_embeddings_are_stored_and_scored_as_float16() -> None:
+    """What a run scores is exactly what it stores: embeddings are cast to float16 before scoring."""
+    import numpy as np
+    import pandas as pd
+
+    from dfad_bench.harness.runner import compact_embeddings
+
+    frame = pd.DataFrame({"sample_id": ["a", "b"], "fake_score": [0.1, 0.9]})
+    frame["embedding"] = [np.array([0.1234567, 1.0], np.float32), np.array([0.5, -2.0], np.float32)]
+    out = compact_embeddings(frame)
+    assert all(v.dtype == np.float16 for v in out["embedding"])
+    assert out["embedding"][0][0] == np.float16(0.1234567) != np.float32(0.1234567)
+    assert frame["embedding"][0].dtype == np.float32  # the input is not modified
+    assert compact_embeddings(frame.drop(columns=["embedding"])).equals(frame.drop(columns=["embedding"]))
