@@ -60,3 +60,22 @@ def test_missing_files_are_reported_when_checked(tmp_path):
     load_manifest(path)  # fine without the check
     with pytest.raises(DfadError, match="image file for sample_id"):
         load_manifest(path, check_files=True)
+
+
+def test_manifest_hash_is_computed_only_when_read(tmp_path, monkeypatch):
+    import dfad_bench.manifest as manifest_module
+    from dfad_bench.manifest import Manifest
+    from dfad_bench.protocol import get_protocol
+    from dfad_bench.splits import split_manifest
+
+    toy_manifest(n_identities=10, fakes_per_generator=4).to_csv(tmp_path / "m.csv", index=False)
+    calls = []
+    real = manifest_module.manifest_hash
+    monkeypatch.setattr(manifest_module, "manifest_hash", lambda df: calls.append(len(df)) or real(df))
+    m = load_manifest(tmp_path / "m.csv")
+    split_manifest(m, get_protocol("unseen-flow"), 0)
+    assert calls == []  # loading and splitting never hash
+    assert m.hash == real(m.table) and calls == [len(m.table)]
+    assert m.hash == real(m.table) and len(calls) == 1  # cached
+    narrowed = Manifest(table=m.table.iloc[:5], source=m.source, root=m.root, taxonomy=m.taxonomy, hash=m.hash)
+    assert narrowed.hash == m.hash and len(calls) == 1  # a given hash is kept, not recomputed

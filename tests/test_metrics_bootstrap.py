@@ -11,6 +11,7 @@ from dfad_bench.metrics.bootstrap import (
     bootstrap_ci,
     bootstrap_indices,
     mean_auc_ci,
+    mean_auc_replicates,
     percentile_interval,
 )
 
@@ -77,3 +78,33 @@ def test_percentile_interval_undefined_cases() -> None:
     assert percentile_interval([]) is None
     assert percentile_interval([0.2, 0.4, np.nan]) == pytest.approx((0.205, 0.395))
     assert bootstrap_ci(np.mean, np.arange(5.0), n=0) is None
+
+
+def _mean_auc_replicates_by_ranking(s: np.ndarray, g: np.ndarray, negative: str, positives: list[str], n: int, seed: int) -> np.ndarray:
+    """The implementation before the searchsorted rewrite: rank every (n, N) resample."""
+    idx = bootstrap_indices(s.size, n, seed, strata=g)
+    resampled = s[idx]
+    n_neg = int((g == negative).sum())
+    aucs, start = [], n_neg
+    for p in positives:
+        size = int((g == p).sum())
+        aucs.append(auc_batch(resampled[:, :n_neg], resampled[:, start : start + size]))
+        start += size
+    return np.mean(aucs, axis=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mean_auc_replicates_are_bit_identical_to_ranking_every_resample(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 90, size=4)
+    names = ["\x00real", "b", "a", "c"]  # the real pool sorts first; generators not in sorted order
+    g = np.repeat(names, sizes)
+    # Coarse scores: many ties within and across groups, and values only one group has.
+    s = np.round(rng.uniform(size=g.size) * rng.choice([3, 10, 1000]), 0) / 7.0
+    s[g == "c"] += 0.5
+    order = np.concatenate([np.flatnonzero(g == k) for k in ["\x00real", "a", "b", "c"]])
+    s, g = s[order], g[order]
+    new = mean_auc_replicates(s, g, "\x00real", ["a", "b", "c"], 150, seed)
+    old = _mean_auc_replicates_by_ranking(s, g, "\x00real", ["a", "b", "c"], 150, seed)
+    assert new.tobytes() == old.tobytes()
+    assert mean_auc_ci(s, g, "\x00real", ["a", "b", "c"], n=150, seed=seed) == percentile_interval(old)

@@ -171,5 +171,5 @@ def build_adapted_manifest(
         # dropped, so the manifest stays valid; the identity still keeps the split disjoint.
         table.loc[~table["source_id"].isin(set(table["sample_id"])), "source_id"] = None
     manifest = build_manifest(table, root, source)
-    return Manifest(table=manifest.table, source=manifest.source, root=manifest.root, hash=manifest.hash,
-                    taxonomy=manifest.taxonomy, excluded=tuple(excluded))
+    return Manifest(table=manifest.table, source=manifest.source, root=manifest.root, taxonomy=manifest.taxonomy,
+                    excluded=tuple(excluded))

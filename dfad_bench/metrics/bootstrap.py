@@ -19,6 +19,22 @@ from scipy.stats import rankdata
 MAX_UNDEFINED_SHARE = 0.5
 
 
+def _stratum_draws(n_samples: int, n: int, rng: np.random.Generator, strata: ArrayLike) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(members, (n, members.size) draws of positions in ``members``) per stratum, strata in
+    sorted order. The one place the stratified random stream is consumed, so the full index
+    matrix (:func:`bootstrap_indices`) and the matrix-free AUC bootstrap (:func:`mean_auc_ci`)
+    draw exactly the same resamples."""
+    groups = np.asarray(strata).ravel()
+    if groups.size != n_samples:
+        raise ValueError(f"strata has {groups.size} values, expected {n_samples}")
+    _, codes = np.unique(groups.astype(str), return_inverse=True)
+    out = []
+    for g in np.unique(codes):
+        members = np.flatnonzero(codes == g)
+        out.append((members, rng.integers(0, members.size, size=(n, members.size))))
+    return out
+
+
 def bootstrap_indices(n_samples: int, n: int, seed: int, strata: ArrayLike | None = None) -> np.ndarray:
     """(n, n_samples) resampling indices from ``numpy.random.default_rng(seed)``.
 
@@ -29,14 +45,9 @@ def bootstrap_indices(n_samples: int, n: int, seed: int, strata: ArrayLike | Non
     rng = np.random.default_rng(seed)
     if strata is None:
         return rng.integers(0, n_samples, size=(n, n_samples))
-    groups = np.asarray(strata).ravel()
-    if groups.size != n_samples:
-        raise ValueError(f"strata has {groups.size} values, expected {n_samples}")
-    _, codes = np.unique(groups.astype(str), return_inverse=True)
     idx = np.empty((n, n_samples), dtype=np.int64)
-    for g in np.unique(codes):
-        members = np.flatnonzero(codes == g)
-        idx[:, members] = members[rng.integers(0, members.size, size=(n, members.size))]
+    for members, draws in _stratum_draws(n_samples, n, rng, strata):
+        idx[:, members] = members[draws]
     return idx
 
 
@@ -121,13 +132,36 @@ def mean_auc_ci(
     if n <= 0 or neg_cols.size == 0 or not pos_cols or any(c.size == 0 for c in pos_cols):
         return None
     keep = np.concatenate([neg_cols, *pos_cols])
-    s, g = s[keep], g[keep]
-    idx = bootstrap_indices(s.size, n, seed, strata=g)
-    resampled = s[idx]
-    n_neg = neg_cols.size
-    aucs = []
-    start = n_neg
-    for cols in pos_cols:
-        aucs.append(auc_batch(resampled[:, :n_neg], resampled[:, start : start + cols.size]))
-        start += cols.size
-    return percentile_interval(np.mean(aucs, axis=0), alpha)
+    return percentile_interval(mean_auc_replicates(s[keep], g[keep], negative, positives, n, seed), alpha)
+
+
+def mean_auc_replicates(s: np.ndarray, g: np.ndarray, negative: str, positives: list[str], n: int, seed: int) -> np.ndarray:
+    """The n bootstrap statistics of :func:`mean_auc_ci` (``s``, ``g``: only the rows of
+    ``negative`` and ``positives``, each group non-empty)."""
+    # Same resamples as ranking every (n, N) resample (auc_batch over bootstrap_indices), without
+    # building it: the real pool is sorted once; a resample of it is a count per sorted value, so
+    # the negatives below / tied with a positive are a cumulative count at the positive's
+    # searchsorted position. 2U = sum(below + at-or-below) is an exact integer, and U / (n_neg *
+    # n_pos) is the same float the average-rank sum gives (half-integers, exact below 2**52).
+    draws = {g[members[0]]: (members, d) for members, d in _stratum_draws(s.size, n, np.random.default_rng(seed), g)}
+    neg_members, neg_draws = draws[negative]
+    order = np.argsort(s[neg_members], kind="stable")
+    pool = s[neg_members][order]
+    rank_of = np.empty(order.size, dtype=np.int64)
+    rank_of[order] = np.arange(order.size)
+    neg_ranks = rank_of[neg_draws]
+    del draws[negative], neg_draws
+    n_neg = neg_members.size
+    bounds = []
+    for p in positives:
+        members, d = draws[p]
+        values = s[members]
+        bounds.append((np.searchsorted(pool, values, side="left"), np.searchsorted(pool, values, side="right"), d))
+    aucs = np.empty((len(positives), n), dtype=np.float64)
+    for b in range(n):
+        below = np.zeros(n_neg + 1, dtype=np.int64)
+        np.cumsum(np.bincount(neg_ranks[b], minlength=n_neg), out=below[1:])
+        for k, (lo, hi, d) in enumerate(bounds):
+            twice_u = int((below[lo] + below[hi])[d[b]].sum())
+            aucs[k, b] = (twice_u / 2.0) / (n_neg * d.shape[1])
+    return np.mean(aucs, axis=0)
