@@ -40,6 +40,9 @@ app.command("predict")(predict_cmd)
 from dfad_bench.cli_prepare import prepare_cmd  # noqa: E402 - light (typer only)
 
 app.command("prepare")(prepare_cmd)
+from dfad_bench.cli_robustness import robustness_cmd  # noqa: E402 - light (typer only)
+
+app.command("robustness")(robustness_cmd)
 
 
 def _add_broken_group(target: typer.Typer, name: str, error: str) -> None:

@@ -151,6 +151,9 @@ class RunRecord:
     # cross-dataset runs (dfad_bench/cross.py): {name, manifest_hash, samples_hash, train_samples_hash}
     # of the benchmark tested on; absent (None) otherwise, and then not written
     test_benchmark: Mapping[str, Any] | None = None
+    # robustness sweeps (dfad-bench robustness, dfad_bench/robustness.py): the sweep, its hash and
+    # the per-perturbation scores; absent (None) for a plain run, and then not written
+    robustness: Mapping[str, Any] | None = None
     status: str = COMPLETE
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, repr=False)
@@ -182,7 +185,7 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "path" or (f.name == "test_benchmark" and self.test_benchmark is None):
+            if f.name == "path" or (f.name in ("test_benchmark", "robustness") and getattr(self, f.name) is None):
                 continue
             out[f.name] = _thaw(getattr(self, f.name))
         return out
@@ -344,6 +347,11 @@ def _validate(obj: Mapping[str, Any], path: Path) -> None:
         test = _mapping(obj["test_benchmark"], "test_benchmark", path)
         for key in ("name", "manifest_hash", "samples_hash"):
             _text(_require(test, key, "test_benchmark.", path), f"test_benchmark.{key}", path)
+    if obj.get("robustness") is not None:
+        rob = _mapping(obj["robustness"], "robustness", path)
+        for key in ("sweep", "sweep_hash"):
+            _text(_require(rob, key, "robustness.", path), f"robustness.{key}", path)
+        _number_or_null(_require(rob, "mean_auc", "robustness.", path), "robustness.mean_auc", path)
     scoring = _mapping(obj.get("scoring") or {}, "scoring", path)
     groups = scoring.get("metric_groups") or ALL_METRIC_GROUPS
     bad = sorted(set(groups) - set(ALL_METRIC_GROUPS))
@@ -357,9 +365,9 @@ def _validate(obj: Mapping[str, Any], path: Path) -> None:
         return  # an unfinished run need not have its numbers
     # Every core board metric of the record's groups is present (null = undefined; a null block
     # higher on the path, e.g. clustering of a model without embeddings, counts as present).
-    # Plug-in metrics (with their own function) may be absent from records older than them.
+    # Plug-in metrics (with their own function) and optional ones (robustness) may be absent.
     for spec in metric_specs(groups):
-        if not spec.board or spec.compute is not None:
+        if not spec.board or spec.compute is not None or spec.optional:
             continue
         present, _ = spec.lookup(obj)
         if not present:

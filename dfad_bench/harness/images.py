@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,9 +212,11 @@ def common_size(sources: list[str], workers: int = 4) -> tuple[int, int] | None:
 class ImageDataset:
     """Map-style dataset of (index, uint8 CHW tensor) over image sources (files or staged ``.npy``)."""
 
-    def __init__(self, sources: list[str], target: tuple[int, int] | None) -> None:
+    def __init__(self, sources: list[str], target: tuple[int, int] | None,
+                 perturb: Callable[[np.ndarray, int], np.ndarray] | None = None) -> None:
         self.sources = sources
         self.target = target
+        self.perturb = perturb  # robustness sweeps: applied to the decoded image, before the resize
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -223,14 +225,21 @@ class ImageDataset:
         import torch
 
         fault_point("decode")  # crash-safety tests (dfad_bench/faults.py)
-        arr = _decode_source(self.sources[i], self.target)
+        if self.perturb is None:
+            arr = _decode_source(self.sources[i], self.target)
+        else:  # perturb at the decoded size (as a re-shared file would be), then resize like any image
+            arr = self.perturb(_decode_source(self.sources[i], None), i)
+            if self.target is not None and (arr.shape[1], arr.shape[0]) != tuple(self.target):
+                arr = np.asarray(Image.fromarray(arr).resize(self.target, Image.Resampling.BICUBIC), dtype=np.uint8)
         return i, torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
-def make_loader_factory(device: str, num_workers: int):
+def make_loader_factory(device: str, num_workers: int, perturb: Callable[[np.ndarray, str], np.ndarray] | None = None):
     """Factory bound to the run's device and worker count, used by every DataView.
 
     The view's image sources never leave the harness: the model gets its opaque ids and pixels.
+    ``perturb(image, opaque_id)`` (robustness sweeps, dfad_bench/perturbations.py) changes each
+    decoded image; the harness binds it only to perturbed copies of the test view.
     """
 
     def iter_images(view, batch_size: int = 64, shuffle: bool = False, seed: int = 0, image_size: int | None = None) -> Iterator:
@@ -240,7 +249,8 @@ def make_loader_factory(device: str, num_workers: int):
         ids = view.ids
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         loader = DataLoader(
-            ImageDataset(list(view._sources), view.resize_target(image_size)),
+            ImageDataset(list(view._sources), view.resize_target(image_size),
+                         None if perturb is None else _PerturbById(perturb, ids)),
             batch_size=batch_size,
             shuffle=shuffle,
             generator=generator,
@@ -252,3 +262,13 @@ def make_loader_factory(device: str, num_workers: int):
             yield [ids[i] for i in idx.tolist()], images
 
     return iter_images
+
+
+class _PerturbById:
+    """``perturb(image, opaque id)`` as the dataset's ``perturb(image, index)`` (picklable for workers)."""
+
+    def __init__(self, perturb: Callable[[np.ndarray, str], np.ndarray], ids: list[str]) -> None:
+        self.perturb, self.ids = perturb, ids
+
+    def __call__(self, image: np.ndarray, i: int) -> np.ndarray:
+        return self.perturb(image, self.ids[i])

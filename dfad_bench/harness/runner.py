@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from dfad_bench.harness.preflight import preflight
 from dfad_bench.harness.record import git_state, hardware_info, package_versions, plugin_distribution
 from dfad_bench.manifest import Manifest
 from dfad_bench.paths import default_results_dir
+from dfad_bench.perturbations import Perturbation
 from dfad_bench.protocol import Protocol, get_protocol
 from dfad_bench.records import (
     LABEL_COLUMNS,
@@ -107,6 +108,9 @@ class ModelOutcome:
     selection_rule: str
     isolation: str = "in-process (trusted run)"  # how the plug-in ran: trusted, sealed (bubblewrap) or unsealed (why)
     model: Any = None  # the fitted model object (trusted runs only), for export_run_model
+    # robustness sweeps: perturbation name -> test predictions (sample_id, fake_score) of the
+    # perturbed test set, by the same fitted model; empty for a plain run
+    perturbed: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def parse_overrides(items: list[str], model: str) -> dict[str, Any]:
@@ -330,14 +334,17 @@ def val_frame_over_test_columns(val: pd.DataFrame, test: pd.DataFrame) -> pd.Dat
     return frame
 
 
-def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None) -> ModelOutcome:
+def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None,
+                  perturbations: Sequence[Perturbation] = ()) -> ModelOutcome:
     """Fit on train (+val for selection), predict val and test, validate the predictions.
 
     The model sees opaque per-run ids in a per-run order (the salt is kept in the work folder,
     so a resumed run sees the same ids); ``fit`` and ``predict(val)`` get a context of the seen
     classes only, ``predict(test)`` the full label space. ``sealed`` runs fit/predict in a
     sandboxed child process over a staged copy (``dfad-bench submit``, :mod:`dfad_bench.harness.sealed`);
-    otherwise in this process (``run``: the plug-in is trusted code).
+    otherwise in this process (``run``: the plug-in is trusted code). ``perturbations``
+    (``dfad-bench robustness``, trusted runs only): after the clean test set, the same fitted model
+    predicts each perturbed copy of the test set (train and val are never perturbed).
     """
     from dfad_bench.harness.views import build_views, manifest_sources, run_salt
 
@@ -355,6 +362,9 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
                       work_dir=plan.work_dir, config=dict(plan.config), num_workers=opts.num_workers, log=plan.log)
     known = full.seen_only()
     fitted: Any = None
+    perturbed: dict[str, pd.DataFrame] = {}
+    if sealed and perturbations:
+        raise DfadError("robustness sweeps run trusted models only (in-process), not sealed submissions")
     if sealed:
         from dfad_bench.harness.sealed import run_sealed
 
@@ -372,6 +382,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
             t0 = time.perf_counter()
             preds = {"val": model.predict(views["val"], known), "test": model.predict(views["test"], full)}
             predict_s = time.perf_counter() - t0
+            perturbed = _predict_perturbed(plan, model, viewset, full, perturbations)
         training = training_summary(model)
         selection_rule, isolation = model.selection_rule, TRUSTED
         fitted = model
@@ -388,7 +399,27 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
         selection_rule=selection_rule,
         isolation=isolation,
         model=fitted,
+        perturbed=perturbed,
     )
+
+
+def _predict_perturbed(plan: RunPlan, model: Any, viewset: Any, full: RunContext,
+                       perturbations: Sequence[Perturbation]) -> dict[str, pd.DataFrame]:
+    """Test predictions of each perturbed test set (sample_id, fake_score; no embeddings, so the
+    kept files stay small), validated like the clean ones."""
+    from dfad_bench.harness.views import perturbed_view
+    from dfad_bench.perturbations import BoundPerturbation
+
+    test = viewset.views["test"]
+    out: dict[str, pd.DataFrame] = {}
+    for p in perturbations:
+        bound = BoundPerturbation(p, plan.opts.seed, viewset.to_sample_id)
+        view = perturbed_view(test, make_loader_factory(plan.device, plan.opts.num_workers, bound), f"{p.key}-s{plan.opts.seed}")
+        plan.log(f"robustness: predicting the test set under {p.name}")
+        preds = model.predict(view, full)
+        preds.validate(view.ids, full, plan.card.open_vocabulary, plan.opts.model)
+        out[p.name] = viewset.translate(preds.to_frame()[["sample_id", "fake_score"]])
+    return out
 
 
 # -- phase 4: score, record, write -------------------------------------------------------------

@@ -124,3 +124,11 @@ def analysis_view(table: pd.DataFrame, root: Path, loader_factory: Callable, rol
         table["sample_id"].astype(str).tolist(), role, None, loader_factory,
         sources=manifest_sources(root)(table), cache_keys=table["content_hash"].astype(str).tolist(),
     )
+
+
+def perturbed_view(view: DataView, loader_factory: Callable, key: str) -> DataView:
+    """The same samples (same opaque ids, order and sources) loaded through ``loader_factory``
+    (one that perturbs the decoded images); its feature-cache keys carry the perturbation's
+    ``key``, so a frozen encoder's cache never hands back the clean image's features."""
+    return DataView(view.ids, view.role, None, loader_factory, sources=list(view._sources),
+                    cache_keys=[f"{k}|{key}" for k in view._cache_keys], input_size=view.input_size)

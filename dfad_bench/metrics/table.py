@@ -76,6 +76,7 @@ class MetricSpec:
     decimals: int = 1
     board: bool = True  # a column of the leaderboard
     summary: bool = True  # a line of the run summary
+    optional: bool = False  # a board column only when some run on the board has a value (e.g. sweeps few runs have)
     compute: Callable[[MetricInputs], float | None] | None = None
     help: str = ""
 
@@ -188,6 +189,12 @@ for _spec in (
         "cluster_acc_generator", ("metrics", "clustering", "generator", "acc"), "Cluster ACC (unseen gen.)", True,
         "clustering", long_name="cluster ACC (unseen generators)",
         help="Hungarian-matched k-means accuracy of the embeddings on unseen generators (models with embeddings)",
+    ),
+    MetricSpec(
+        "robustness_auc", ("robustness", "mean_auc"), "Robustness AUC", True, "detection",
+        long_name="detection AUC, mean over the robustness sweep", optional=True, summary=False,
+        help="mean test AUC over the perturbations of the record's robustness sweep (dfad-bench robustness); "
+             "'—' for runs without one",
     ),
     MetricSpec(
         "images_per_second", ("timings", "predict_images_per_second"), "Images/s (machine-dependent)", None, RUN_GROUP,

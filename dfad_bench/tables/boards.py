@@ -373,7 +373,7 @@ def _board_specs(records: Sequence[RunRecord], has_unseen: bool) -> list[MetricS
     for spec in metric_specs(groups):
         if not spec.board or (spec.id in _MEAN_IDS and spec.id != _sort_key(has_unseen)):
             continue
-        optional = spec.group not in _CORE_GROUPS or spec.compute is not None
+        optional = spec.optional or spec.group not in _CORE_GROUPS or spec.compute is not None
         if optional and all(spec.lookup(r.raw)[1] is None for r in records):
             continue
         out.append(spec)
