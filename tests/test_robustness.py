@@ -203,3 +203,24 @@ def test_board_shows_dash_for_runs_without_a_sweep(make_toy_bench, tmp_path):
     assert spec.lookup(other.raw) == (True, 0.75) and spec.lookup(rec.raw) == (False, None)
     shown = _display_frame(build_board([rec, other], "closed"), "md")
     assert sorted(shown[spec.name]) == sorted(["75.0", MISSING]) or sorted(shown[spec.name]) == sorted(["**75.0**", MISSING])
+
+
+def test_perturbed_view_has_own_cache_keys_and_perturbs_before_resize(tmp_path):
+    from PIL import Image
+
+    from dfad_bench.contract import DataView
+    from dfad_bench.harness.images import make_loader_factory
+    from dfad_bench.harness.views import perturbed_view
+    from dfad_bench.perturbations import BoundPerturbation
+
+    img = _image(size=32)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    clean = DataView(["id1"], "test", None, make_loader_factory("cpu", 0), sources=[str(tmp_path / "a.png")],
+                     cache_keys=["hash-a"], input_size=16)
+    p = Perturbation("resize-0.5", "resize", 0.5)
+    view = perturbed_view(clean, make_loader_factory("cpu", 0, BoundPerturbation(p, 0, {"id1": "s1"})), p.key)
+    assert view.ids == clean.ids and view._cache_keys != clean._cache_keys  # a feature cache never mixes them
+    got = view.load_all()[0]
+    expected = np.asarray(Image.fromarray(p.apply(img, 0, "s1")).resize((16, 16), Image.Resampling.BICUBIC))
+    assert got.shape == (16, 16, 3) and np.array_equal(got, expected)  # perturbed at full size, then resized
+    assert not np.array_equal(got, clean.load_all()[0])
