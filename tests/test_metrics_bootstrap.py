@@ -13,6 +13,7 @@ from dfad_bench.metrics.bootstrap import (
     mean_auc_ci,
     mean_auc_replicates,
     percentile_interval,
+    share_ci,
 )
 
 
@@ -108,3 +109,13 @@ def test_mean_auc_replicates_are_bit_identical_to_ranking_every_resample(seed: i
     old = _mean_auc_replicates_by_ranking(s, g, "\x00real", ["a", "b", "c"], 150, seed)
     assert new.tobytes() == old.tobytes()
     assert mean_auc_ci(s, g, "\x00real", ["a", "b", "c"], n=150, seed=seed) == percentile_interval(old)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_share_ci_is_bit_identical_to_the_vectorised_mean(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    strata = rng.choice(["gan", "flow", "real", "diffusion"], size=333)
+    flags = rng.uniform(size=333) < 0.6
+    before = bootstrap_ci(lambda c: c.mean(axis=1), flags.astype(np.float64), n=120, seed=seed, strata=strata, vectorised=True)
+    assert share_ci(flags, strata, n=120, seed=seed) == before
+    assert share_ci(flags, strata, n=120, seed=seed + 1) != before

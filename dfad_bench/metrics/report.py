@@ -19,7 +19,7 @@ from dfad_bench.errors import DfadError
 from dfad_bench.labels import LEVELS, LabelSpace
 from dfad_bench.metrics import attribution as attr
 from dfad_bench.metrics import detection as det
-from dfad_bench.metrics.bootstrap import bootstrap_ci, mean_auc_ci
+from dfad_bench.metrics.bootstrap import mean_auc_ci, share_ci
 from dfad_bench.metrics.clustering import cluster_metrics
 from dfad_bench.metrics.openset import novel_auroc, oscr
 from dfad_bench.metrics.table import METRIC_GROUPS, MetricInputs, iter_computed
@@ -370,14 +370,7 @@ def compute_run_metrics(
     family_ci = None
     if correct_family is not None and n_bootstrap > 0 and "bootstrap" in groups:
         correct, strata = correct_family
-        family_ci = bootstrap_ci(
-            lambda c: c.mean(axis=1),
-            correct.astype(np.float64),
-            n=int(n_bootstrap),
-            seed=seed,
-            strata=strata,
-            vectorised=True,
-        )
+        family_ci = share_ci(correct, strata, n=int(n_bootstrap), seed=seed)
 
     def level_value(level: str, key: str) -> float | None:
         return None if attribution[level] is None else attribution[level][key]
