@@ -6,7 +6,8 @@
 Each side runs in its own process (so peak memory is its own): manifest load, ``unseen-flow``
 split, ``score_predictions`` with the detection bootstrap CI and family attribution, and the
 manifest hash the ``score`` command prints. "old" swaps in the implementations kept below
-(re-ranking every bootstrap resample with ``rankdata``; ``isin`` over string ids; the hash
+(re-ranking every bootstrap resample with ``rankdata``; the family CI over the full
+(n, N) index matrix; ``isin`` over string ids; the hash
 computed at load). Prints wall seconds, peak RSS and the new/old ratios, and checks that both
 sides give identical metrics.
 """
@@ -84,6 +85,12 @@ def old_mean_auc_ci(score, group, negative, positives, n=200, seed=0, alpha=0.05
     return percentile_interval(np.mean(aucs, axis=0), alpha)
 
 
+def old_share_ci(flags, strata, n=200, seed=0, alpha=0.05):
+    from dfad_bench.metrics.bootstrap import bootstrap_ci
+
+    return bootstrap_ci(lambda c: c.mean(axis=1), np.asarray(flags, dtype=np.float64), n=n, seed=seed, strata=strata, vectorised=True)
+
+
 def old_validate_predictions(pred, split, where):
     from dfad_bench.errors import DfadError
     from dfad_bench.predictions import PROB_PREFIX, validate_table
@@ -114,6 +121,7 @@ def run_side(impl: str, manifest: Path, predictions: Path, out: Path) -> None:
     m = load_manifest(manifest)
     if impl == "old":
         report.mean_auc_ci = old_mean_auc_ci
+        report.share_ci = old_share_ci
         scoring.validate_predictions = old_validate_predictions
         _ = m.hash  # computed at load before
     t_load = time.perf_counter()
