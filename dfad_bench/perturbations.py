@@ -150,3 +150,9 @@ class BoundPerturbation:
 
     def __call__(self, image: np.ndarray, opaque_id: str) -> np.ndarray:
         return self.perturbation.apply(image, self.seed, self.sample_key[opaque_id])
+
+
+def sweep_from_dict(obj: dict) -> Sweep:
+    """A sweep as a record stores it (``robustness.spec``)."""
+    items = tuple(Perturbation(str(p["name"]), str(p["kind"]), p["strength"], int(p.get("version", 1))) for p in obj["perturbations"])
+    return Sweep(str(obj["name"]), int(obj["version"]), items)

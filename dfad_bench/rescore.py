@@ -129,6 +129,12 @@ def rescore_record(record: RunRecord) -> list[Difference]:
         where=str(pred_path),
     )
     out += [Difference(where, f"metrics.{k}", a, b) for k, a, b in compare(record.metrics, metrics)]
+    if record.robustness is not None:  # dfad-bench robustness: each perturbed test set, from its kept predictions
+        from dfad_bench.robustness import rescore_block
+
+        block = rescore_block(record, frame, _label_spaces(record), int(scoring.get("bootstrap_seed", record.seed)),
+                              metrics["detection"])
+        out += [Difference(where, f"robustness.{k}", a, b) for k, a, b in compare(record.robustness, block)]
     return out
 
 

@@ -36,7 +36,7 @@ from dfad_bench.harness.runner import (
     run_model_code,
     write_run,
 )
-from dfad_bench.perturbations import Sweep, get_sweep
+from dfad_bench.perturbations import Sweep, get_sweep, sweep_from_dict
 from dfad_bench.records import LABEL_COLUMNS, RunRecord
 from dfad_bench.scoring import score_labelled
 
@@ -56,9 +56,7 @@ def robustness(opts: RunOptions, sweep: str = "robustness-v1") -> tuple[RunRecor
         labelled = label_predictions(plan, outcome)
         record = build_record(plan, outcome, labelled)
         rows = score_sweep(plan, labelled, outcome.perturbed, spec)
-        clean = record.metrics["detection"]
-        rows = [{"perturbation": "clean", "kind": "clean", "strength": None, "level": 0, "auc": clean.get("auc"),
-                 "acc_val_threshold": clean.get("acc_val_threshold"), "ap": clean.get("ap")}, *rows]
+        rows = [clean_row(record.metrics["detection"]), *rows]
         kept = pd.concat([f.assign(perturbation=name) for name, f in outcome.perturbed.items()], ignore_index=True)
         kept = kept[["perturbation", "sample_id", "fake_score"]]
         write_with_atomic(run_dir / PREDICTIONS, lambda p: kept.to_parquet(p, index=False, compression="zstd"))
@@ -73,24 +71,57 @@ def robustness(opts: RunOptions, sweep: str = "robustness-v1") -> tuple[RunRecor
 
 
 def score_sweep(plan: RunPlan, labelled: pd.DataFrame, perturbed: dict[str, pd.DataFrame], spec: Sweep) -> list[dict[str, Any]]:
-    """Detection scores of each perturbed test set: the clean val rows (threshold) + the
-    perturbed test predictions with the clean test rows' labels, through ``score_labelled``."""
+    """Detection scores of each perturbed test set of a run (see :func:`sweep_rows`)."""
+    return sweep_rows(labelled, perturbed, spec, plan.split.label_spaces, plan.split.seed, plan.opts.model)
+
+
+def sweep_rows(labelled: pd.DataFrame, perturbed: dict[str, pd.DataFrame], spec: Sweep, label_spaces: dict[str, Any],
+               seed: int, model: str) -> list[dict[str, Any]]:
+    """Detection scores of each perturbed test set: the clean val rows (threshold) + the perturbed
+    test predictions with the clean test rows' labels, through ``score_labelled`` (``rescore``
+    calls this on the stored predictions)."""
     cols = ["sample_id", *LABEL_COLUMNS]
     val = labelled.loc[labelled["role"] == "val", [*cols, "fake_score"]]
     test = labelled.loc[labelled["role"] == "test", cols]
     rows: list[dict[str, Any]] = []
     level: dict[str, int] = {}
     for p in spec.perturbations:
-        scored = test.merge(perturbed[p.name], on="sample_id", how="left", validate="one_to_one")
+        if p.name not in perturbed:
+            raise DfadError(f"robustness: no predictions of {model} under {p.name}")
+        scored = test.merge(perturbed[p.name][["sample_id", "fake_score"]], on="sample_id", how="left", validate="one_to_one")
         if scored["fake_score"].isna().any():
-            raise DfadError(f"robustness: {plan.opts.model} left test samples without a score under {p.name}")
+            raise DfadError(f"robustness: {model} left test samples without a score under {p.name}")
         frame = pd.concat([val, scored], ignore_index=True)
-        det = score_labelled(frame, plan.split.label_spaces, groups=("detection",), n_bootstrap=0, seed=plan.split.seed,
-                             fixed_threshold=0.5, where=f"{plan.opts.model} predictions under {p.name}")["detection"]
+        det = score_labelled(frame, label_spaces, groups=("detection",), n_bootstrap=0, seed=seed,
+                             fixed_threshold=0.5, where=f"{model} predictions under {p.name}")["detection"]
         level[p.kind] = level.get(p.kind, 0) + 1  # the sweep lists each kind from mild to severe
         rows.append({"perturbation": p.name, "kind": p.kind, "strength": p.strength, "level": level[p.kind],
                      "auc": det.get("auc"), "acc_val_threshold": det.get("acc_val_threshold"), "ap": det.get("ap")})
     return rows
+
+
+def clean_row(detection: dict[str, Any]) -> dict[str, Any]:
+    return {"perturbation": "clean", "kind": "clean", "strength": None, "level": 0, "auc": detection.get("auc"),
+            "acc_val_threshold": detection.get("acc_val_threshold"), "ap": detection.get("ap")}
+
+
+def rescore_block(record: RunRecord, labelled: pd.DataFrame, label_spaces: dict[str, Any], seed: int,
+                  clean_detection: dict[str, Any]) -> dict[str, Any]:
+    """The record's robustness block recomputed from ``robustness-predictions.parquet`` and the
+    record's own sweep spec (so a record rescored after the sweep registry changed still checks)."""
+    block = dict(record.robustness or {})
+    where = record.path or Path("<record>")
+    path = (record.path.parent if record.path else Path(".")) / str((block.get("predictions") or {}).get("file", PREDICTIONS))
+    if not path.is_file():
+        raise DfadError(f"{where}: robustness predictions {path.name} are missing; cannot rescore the sweep")
+    try:
+        kept = pd.read_parquet(path)
+        spec = sweep_from_dict(block["spec"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DfadError(f"{path}: cannot rescore the robustness sweep ({exc})") from None
+    perturbed = {str(name): g for name, g in kept.groupby("perturbation", sort=False)}
+    rows = [clean_row(clean_detection), *sweep_rows(labelled, perturbed, spec, label_spaces, seed, record.model)]
+    return {**block, "results": rows, "mean_auc": mean_auc(rows), "sweep_hash": spec.hash}
 
 
 def mean_auc(rows: list[dict[str, Any]]) -> float | None:

@@ -174,6 +174,18 @@ def test_robustness_command_end_to_end_and_clean_auc_equals_run(make_toy_bench, 
     n_test = raw["split_counts"]["test"]
     assert len(kept) == n_test * len(SWEEP.perturbations)
 
+    # rescore recomputes the sweep from the kept predictions, and sees a changed one
+    from dfad_bench.rescore import rescore
+
+    report = rescore(tmp_path / "rob")
+    assert report.ok, report.summary()
+    flipped = kept.assign(fake_score=np.where(kept["perturbation"] == "jpeg-30", 1 - kept["fake_score"], kept["fake_score"]))
+    flipped.to_parquet(run_dir / PREDICTIONS, index=False)
+    keys = {d.key for d in rescore(tmp_path / "rob").differences}
+    assert "robustness.results[4].auc" in keys and "robustness.mean_auc" in keys
+    assert not any(k.startswith("metrics.") for k in keys)
+    kept.to_parquet(run_dir / PREDICTIONS, index=False)
+
     record, plain_dir = run(RunOptions(model="ref-stats", protocol="closed", benchmark=bench, seed=1, results_dir=tmp_path / "plain",
                                quiet=True, n_bootstrap=0))
     assert block["results"][0]["auc"] == record.metrics["detection"]["auc"]
