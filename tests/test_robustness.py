@@ -236,3 +236,36 @@ def test_perturbed_view_has_own_cache_keys_and_perturbs_before_resize(tmp_path):
     expected = np.asarray(Image.fromarray(p.apply(img, 0, "s1")).resize((16, 16), Image.Resampling.BICUBIC))
     assert got.shape == (16, 16, 3) and np.array_equal(got, expected)  # perturbed at full size, then resized
     assert not np.array_equal(got, clean.load_all()[0])
+
+
+def test_clip_linear_with_a_warm_feature_cache_scores_perturbed_images_not_clean_ones(make_toy_bench, tmp_path, monkeypatch):
+    """A frozen encoder's feature cache, warmed by a plain run, must not hand the sweep clean features."""
+    import torch
+
+    from dfad_bench.robustness import PREDICTIONS, robustness
+    from dfad_bench.testing import tiny_clip_backbone
+
+    monkeypatch.setenv("DFAD_BENCH_CACHE", str(tmp_path / "cache"))  # shared by both runs below
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
+        backbone = tiny_clip_backbone(tmp_path / "clip", name="dfad-test-clip-robustness", config=cfg)
+        bench = str(make_toy_bench())
+
+        def opts(results):
+            return RunOptions(model="clip-linear", protocol="closed", benchmark=bench, results_dir=tmp_path / results, quiet=True,
+                              overrides={"backbone": backbone, "C_grid": [1.0]}, n_bootstrap=0, device="cpu")
+
+        plain, plain_dir = run(opts("plain"))
+        record, run_dir = robustness(opts("rob"))
+    finally:
+        torch.set_num_threads(threads)
+    assert record.robustness["results"][0]["auc"] == plain.metrics["detection"]["auc"]
+    clean = pd.read_parquet(plain_dir / "predictions.parquet")
+    clean = clean.loc[clean["role"] == "test", ["sample_id", "fake_score"]].set_index("sample_id")["fake_score"]
+    kept = pd.read_parquet(run_dir / PREDICTIONS)
+    for name, group in kept.groupby("perturbation"):
+        scores = group.set_index("sample_id")["fake_score"].reindex(clean.index)
+        assert not np.allclose(scores.to_numpy(), clean.to_numpy()), name
