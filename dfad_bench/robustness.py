@@ -184,7 +184,8 @@ def render_plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                 ax.annotate(f"{r['strength']:g}", (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7,
                             color=line.get_color())
         ax.axhline(0.5, color="grey", linewidth=0.8)
-        ax.set_xlabel("severity level (0 = clean)")
+        ax.set_xticks(range(max(r["level"] for r in rows) + 1))
+        ax.set_xlabel("severity level within a kind (0 = clean)")
         ax.set_ylabel(label)
         ax.set_ylim(0.0, 1.02)
     axes[0].legend(fontsize=8)
