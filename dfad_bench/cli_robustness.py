@@ -21,6 +21,9 @@ def robustness_cmd(
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the clean test set's intervals.")] = 200,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier interrupted run.")] = False,
+    board: Annotated[bool, typer.Option("--board", help="A run meant for the committed board: refuses a dirty git tree (recorded).")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="With --board: accept uncommitted changes (recorded).")] = False,
 ) -> None:
     """Fit a model once, then predict the clean and each perturbed test set with it; write the run's
     record (with a robustness block), a robustness table (csv, md) and an AUC/ACC-vs-strength plot."""
@@ -33,7 +36,7 @@ def robustness_cmd(
 
     opts = RunOptions(model=model, protocol=protocol, benchmark=benchmark, seed=seed, results_dir=results,
                       overrides=parse_overrides(set_ or [], model), device=device, num_workers=num_workers,
-                      n_bootstrap=n_bootstrap, quiet=quiet)
+                      n_bootstrap=n_bootstrap, quiet=quiet, fresh=fresh, board=board, allow_dirty=allow_dirty)
     record, run_dir = robustness(opts, sweep)
     typer.echo((run_dir / TABLE_MD).read_text(encoding="utf-8"))
     typer.echo(f"record: {run_dir / 'record.json'}")
