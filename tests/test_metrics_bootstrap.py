@@ -119,3 +119,15 @@ def test_share_ci_is_bit_identical_to_the_vectorised_mean(seed: int) -> None:
     before = bootstrap_ci(lambda c: c.mean(axis=1), flags.astype(np.float64), n=120, seed=seed, strata=strata, vectorised=True)
     assert share_ci(flags, strata, n=120, seed=seed) == before
     assert share_ci(flags, strata, n=120, seed=seed + 1) != before
+
+
+def test_int32_draws_equal_the_int64_stream() -> None:
+    """_stratum_draws draws int32 to halve memory; that is only sound while NumPy gives the same
+    values and leaves the same state as the int64 draws the intervals were defined with."""
+    strata = np.repeat(["b", "a", "c"], [5, 70001, 3])
+    expected = np.empty((9, strata.size), dtype=np.int64)
+    rng = np.random.default_rng(4)
+    for g in ["a", "b", "c"]:  # sorted order, int64 draws: the definition
+        members = np.flatnonzero(strata == g)
+        expected[:, members] = members[rng.integers(0, members.size, size=(9, members.size))]
+    assert (bootstrap_indices(strata.size, 9, 4, strata) == expected).all()
