@@ -172,6 +172,19 @@ def hidden_paths(plan: Any) -> tuple[list[Path], list[Path]]:
     return out, [f.resolve() for f in files if f.is_file()]
 
 
+def code_paths_under_tmp() -> list[Path]:
+    """Folders under /tmp the child needs to run Python at all: the interpreter's prefixes (a venv
+    under /tmp) and the source tree dfad-bench and its built-in plug-ins are imported from (an
+    editable install in a clone under /tmp). Outermost folders only; sorted, so binds nest."""
+    import dfad_bench
+
+    tmp = Path("/tmp").resolve()
+    candidates = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    candidates.add(Path(dfad_bench.__file__).resolve().parent.parent)
+    inside = sorted(c for c in candidates if c.is_dir() and tmp in c.parents)
+    return [c for c in inside if not any(o in c.parents for o in inside)]
+
+
 def bwrap_command(stage: Path, plan: Any, child: list[str], env: dict[str, str], plugin_roots: list[Path]) -> list[str]:
     from dfad_bench.paths import cache_root
 
@@ -181,11 +194,22 @@ def bwrap_command(stage: Path, plan: Any, child: list[str], env: dict[str, str],
     cmd = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # the GPU, if any
         cmd += ["--dev-bind", str(dev), str(dev)]
-    for folder in folders:
-        cmd += ["--tmpfs", str(folder)]
-    for f in files:
-        cmd += ["--ro-bind", "/dev/null", str(f)]
+    # /tmp is emptied first; the Python environment and the code it imports come back read-only
+    # when they live there (a CI clone or a venv under /tmp), and only then are the hidden folders
+    # and files masked, so a mask inside a re-bound folder (the repo's leaderboards/) still holds.
     cmd += ["--tmpfs", "/tmp"]
+    kept = code_paths_under_tmp()
+    for keep in kept:
+        cmd += ["--ro-bind", str(keep), str(keep)]
+
+    def reachable(path: Path) -> bool:  # a path under the emptied /tmp needs no mask (and a mask would show its name)
+        tmp = Path("/tmp").resolve()
+        return tmp not in path.parents or any(k == path or k in path.parents for k in kept)
+
+    for folder in filter(reachable, folders):
+        cmd += ["--tmpfs", str(folder)]
+    for f in filter(reachable, files):
+        cmd += ["--ro-bind", "/dev/null", str(f)]
     cmd += ["--bind", str(stage), STAGE_MOUNT]
     for name in ("images", "train.parquet", "val.parquet", "test.parquet", "context.json"):
         cmd += ["--ro-bind", str(stage / name), f"{STAGE_MOUNT}/{name}"]
