@@ -42,7 +42,6 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,6 +56,7 @@ from dfad_bench.manifest import canonical_float_value, manifest_hash, samples_ha
 from dfad_bench.paths import cache_dir
 from dfad_mini.finalize import finalize_image
 from dfad_mini.manipulations import eye_edit, face_swap
+from dfad_mini.parallel import map_chunks
 from dfad_mini.renderer import RENDERER_VERSION, render_faces, sample_identities
 
 #: The version of the embedded world: v2 made mini-ddpm and both flow models latent generators;
@@ -189,11 +189,7 @@ def _render_pristine(cfg: MiniBuildConfig, workers: int) -> tuple[np.ndarray, pd
     n_chunks = workers if can_fork and workers > 1 and n * cfg.images_per_identity >= 400 else 1
     bounds = [round(i * n / n_chunks) for i in range(n_chunks + 1)]
     jobs = [(bounds[i], bounds[i + 1], cfg.images_per_identity, cfg.seed) for i in range(n_chunks)]
-    if n_chunks == 1:
-        parts = [_render_chunk(jobs[0])]
-    else:
-        with ProcessPoolExecutor(n_chunks, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_render_chunk, jobs))
+    parts = map_chunks(_render_chunk, jobs, n_chunks, start_method="fork")
     images = np.concatenate([p[0] for p in parts])
     params = pd.concat([p[1] for p in parts], ignore_index=True)
     return images, params

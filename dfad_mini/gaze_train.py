@@ -9,8 +9,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from dfad_mini.gaze import (
     to_input,
     weights_dir,
 )
+from dfad_mini.parallel import map_chunks
 
 
 def _render_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -55,11 +54,7 @@ def render_pool(n: int, seed: int, workers: int = 1, chunk: int = 256, log: Call
             return data["images"], data["labels"]
     jobs = [(min(chunk, n - start), seed * 100003 + k) for k, start in enumerate(range(0, n, chunk))]
     t0 = time.time()
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            parts = list(pool.map(_render_chunk, jobs))
-    else:
-        parts = [_render_chunk(j) for j in jobs]
+    parts = map_chunks(_render_chunk, jobs, workers)
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     log(f"gaze-mini: rendered {n} faces (seed {seed}) in {time.time() - t0:.1f}s with {workers} worker(s)")

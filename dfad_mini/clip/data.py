@@ -4,7 +4,6 @@ noise stand-ins for smoke tests), rendered in parallel chunks and cached in the 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from dfad_bench.atomic import write_with_atomic
 from dfad_bench.errors import DfadError
+from dfad_mini.parallel import map_chunks
 
 # Render seeds: training chunks use TRAIN_SEED_BASE + 1000 * seed + chunk; evaluation uses its
 # own seed far away, so held-out renders share no RNG stream (hence no identity) with training.
@@ -63,13 +63,7 @@ def make_data(n: int, first_seed: int, kind: str = "render", workers: int = 0) -
     seeds = [first_seed + i for i in range(len(sizes))]
     fn = _render_chunk if kind == "render" else _random_chunk
     workers = workers or min(16, os.cpu_count() or 1)
-    if workers > 1 and len(sizes) > 1 and kind == "render":
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(sizes)), mp_context=mp.get_context("spawn")) as pool:
-            parts = list(pool.map(fn, sizes, seeds))
-    else:
-        parts = [fn(s, seed) for s, seed in zip(sizes, seeds, strict=True)]
+    parts = map_chunks(fn, list(zip(sizes, seeds, strict=True)), workers if kind == "render" else 1, star=True)
     images = np.concatenate([p[0] for p in parts])
     captions = [c for p in parts for c in p[1]]
     attrs = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}

@@ -27,11 +27,10 @@ def render_training_images(n: int, seed: int, workers: int = 1, ids_per_task: in
     chunks = [ids[i:i + ids_per_task] for i in range(0, len(ids), ids_per_task)]
     if workers <= 1 or len(chunks) <= 1:
         return renderer.render_training_set(n, seed, images_per_identity=per_id).images
-    import multiprocessing as mp
+    from dfad_mini.parallel import map_chunks
 
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers) as pool:
-        parts = pool.starmap(_render_chunk, [(c, per_id, seed) for c in chunks])
+    parts = map_chunks(_render_chunk, [(c, per_id, seed) for c in chunks], workers,
+                       start_method="fork" if sys.platform.startswith("linux") else "spawn", star=True)
     return np.concatenate(parts)[:n]
 
 
