@@ -346,7 +346,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
     (``dfad-bench robustness``, trusted runs only): after the clean test set, the same fitted model
     predicts each perturbed copy of the test set (train and val are never perturbed).
     """
-    from dfad_bench.harness.views import build_views, manifest_sources, run_salt
+    from dfad_bench.harness.views import build_views, fit_then_predict, manifest_sources, run_salt
 
     opts, card = plan.opts, plan.card
     salt = salt or run_salt(plan.work_dir, secret=sealed, run_id=plan.run_id)
@@ -376,12 +376,7 @@ def execute_model(plan: RunPlan, sealed: bool = False, salt: bytes | None = None
         with _progress(opts.quiet) as progress:
             full.config, full.progress = model.get_params(), progress
             known = full.seen_only()
-            t0 = time.perf_counter()
-            model.fit(views["train"], views["val"], known)
-            fit_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            preds = {"val": model.predict(views["val"], known), "test": model.predict(views["test"], full)}
-            predict_s = time.perf_counter() - t0
+            preds, fit_s, predict_s = fit_then_predict(model, views, full)
             perturbed = _predict_perturbed(plan, model, viewset, full, perturbations)
         training = training_summary(model)
         selection_rule, isolation = model.selection_rule, TRUSTED

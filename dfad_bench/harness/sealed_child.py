@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 from dfad_bench.atomic import write_json_atomic, write_with_atomic
 from dfad_bench.contract import DataView, RunContext, training_summary
 from dfad_bench.errors import DfadError
+from dfad_bench.harness.views import fit_then_predict
 from dfad_bench.labels import LabelSpace
 from dfad_bench.taxonomy import GeneratorInfo, Taxonomy
 
@@ -77,13 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         context, views, full = load_stage(stage)
         model = create_model(context)
         full.config = model.get_params()
-        known = full.seen_only()
-        t0 = time.perf_counter()
-        model.fit(views["train"], views["val"], known)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        preds = {"val": model.predict(views["val"], known), "test": model.predict(views["test"], full)}
-        predict_s = time.perf_counter() - t0
+        preds, fit_s, predict_s = fit_then_predict(model, views, full)
         for role, p in preds.items():
             frame = p.to_frame()
             write_with_atomic(out / f"{role}.parquet", lambda path, f=frame: f.to_parquet(path, index=False))

@@ -17,11 +17,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from dfad_bench.atomic import write_text_atomic
-from dfad_bench.contract import LABEL_COLUMNS, DataView
+from dfad_bench.contract import LABEL_COLUMNS, DataView, RunContext
 from dfad_bench.errors import DfadError
 
 SALT_FILE = "opaque-id-salt"
@@ -132,3 +133,19 @@ def perturbed_view(view: DataView, loader_factory: Callable, key: str) -> DataVi
     ``key``, so a frozen encoder's cache never hands back the clean image's features."""
     return DataView(view.ids, view.role, None, loader_factory, sources=list(view._sources),
                     cache_keys=[f"{k}|{key}" for k in view._cache_keys], input_size=view.input_size)
+
+
+def fit_then_predict(model: Any, views: dict[str, DataView], full: RunContext) -> tuple[dict[str, Any], float, float]:
+    """The one order of contract calls, in-process (``run``) and in the sealed child (``submit``):
+    ``fit(train, val)`` and ``predict(val)`` with the seen classes only, so nothing unseen, not even
+    a class name, reaches model selection or the val threshold; ``predict(test)`` with the full
+    label space. Returns (predictions by role, fit seconds, predict seconds)."""
+    import time
+
+    known = full.seen_only()
+    t0 = time.perf_counter()
+    model.fit(views["train"], views["val"], known)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = {"val": model.predict(views["val"], known), "test": model.predict(views["test"], full)}
+    return preds, fit_s, time.perf_counter() - t0
