@@ -41,6 +41,30 @@ def register_temporarily():
         registry.unregister(name)
 
 
+@pytest.fixture
+def model_from_source(tmp_path, monkeypatch):
+    """``model_from_source(module_name, source)``: write a plug-in module, import it (so a sealed
+    child can import it too) and register its ``CARD`` for this test only; returns the module."""
+    import importlib
+
+    from dfad_bench.registry import MODELS
+
+    added = []
+
+    def load(module_name: str, source: str):
+        (tmp_path / f"{module_name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        sys.modules.pop(module_name, None)
+        module = importlib.import_module(module_name)
+        MODELS.register(module.CARD)
+        added.append(module.CARD.name)
+        return module
+
+    yield load
+    for name in reversed(added):
+        MODELS.unregister(name)
+
+
 @pytest.fixture(scope="session")
 def make_toy_bench(tmp_path_factory):
     """``make_toy_bench(n_identities=30, images_per_identity=2, fakes_per_generator=16, size=24)``:

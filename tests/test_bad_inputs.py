@@ -410,17 +410,8 @@ class Boom(BaseModel):
 
 
 @pytest.fixture
-def boom_model(tmp_path, monkeypatch):
-    from dfad_bench.registry import MODELS
-
-    (tmp_path / "boom_model.py").write_text(BOOM)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("boom_model", None)
-    import boom_model
-
-    MODELS.register(boom_model.CARD)
-    yield "boom"
-    MODELS.unregister("boom")
+def boom_model(model_from_source):
+    return model_from_source("boom_model", BOOM).CARD.name
 
 
 @pytest.mark.parametrize("phase, error", [("fit", "RuntimeError: kaboom in fit second line"), ("predict", "KeyError: 'missing-key'")])
@@ -659,22 +650,13 @@ ALWAYS_BOOM = BOOM.replace('name="boom", factory="boom_model:Boom"', 'name="boom
     'if os.environ.get("BOOM_PHASE") == "fit":', "if True:")
 
 
-def test_submit_contract_check_records_a_model_exception(tmp_path, monkeypatch):
+def test_submit_contract_check_records_a_model_exception(model_from_source):
     """Under submit the model runs in a sealed child; an exception in its fit is recorded in the
     contract check as the same one line (was: a crash before contract_check.json was written)."""
     from dfad_bench.harness.submit import check_contract
-    from dfad_bench.registry import MODELS
 
-    (tmp_path / "boom_always.py").write_text(ALWAYS_BOOM)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("boom_always", None)
-    import boom_always
-
-    MODELS.register(boom_always.CARD)
-    try:
-        report = check_contract("boom-always")
-    finally:
-        MODELS.unregister("boom-always")
+    model_from_source("boom_always", ALWAYS_BOOM)
+    report = check_contract("boom-always")
     assert not report.ok
     failed = [c for c in report.checks if not c["ok"]]
     assert len(failed) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -111,17 +110,8 @@ class Recorder(BaseModel):
 
 
 @pytest.fixture
-def recorder(tmp_path, monkeypatch):
-    from dfad_bench.registry import MODELS
-
-    (tmp_path / "recorder_model.py").write_text(RECORDER)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("recorder_model", None)
-    import recorder_model
-
-    MODELS.register(recorder_model.CARD)
-    yield recorder_model
-    MODELS.unregister("recorder")
+def recorder(model_from_source):
+    return model_from_source("recorder_model", RECORDER)
 
 
 def test_train_and_val_are_never_perturbed(recorder, make_toy_bench, tmp_path):
